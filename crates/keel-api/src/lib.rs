@@ -1,0 +1,13 @@
+//! Wire types and codecs for the formats Keel speaks. No I/O lives here, so
+//! every parser and serialiser can be unit-tested and fuzzed on its own.
+
+pub mod assemble;
+pub mod chat;
+pub mod embeddings;
+pub mod error;
+pub mod models;
+pub mod sse;
+pub mod usage;
+
+pub use error::{ApiError, ErrorKind};
+pub use usage::{TokenSource, Usage};

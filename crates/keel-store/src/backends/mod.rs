@@ -1,0 +1,7 @@
+//! The store backends. Both run the same SQL shapes through one macro, so a
+//! query is written once; only connection setup and DDL differ.
+
+#[macro_use]
+mod common;
+pub mod postgres;
+pub mod sqlite;

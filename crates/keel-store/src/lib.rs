@@ -1,0 +1,16 @@
+//! Invocation records: what one model call was, and where it is kept.
+//! SQLite is the default store, PostgreSQL the scale-out one; both sit behind
+//! [`Store`] and are fed by one batching [`writer`] off the request path.
+
+mod backends;
+pub mod error;
+pub mod migrate;
+pub mod record;
+pub mod store;
+pub mod timefmt;
+pub mod writer;
+
+pub use error::StoreError;
+pub use record::{Invocation, Outcome};
+pub use store::{open, LogFilter, Store, StoreFuture};
+pub use writer::{Durability, RecordBuilder, RecordSink, WriterConfig};

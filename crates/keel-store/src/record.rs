@@ -1,0 +1,177 @@
+//! The Invocation record: one per model call, whatever happened to it.
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::timefmt::format_ms;
+
+/// How a call ended, from the operator's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    ClientError,
+    UpstreamError,
+    InternalError,
+    ClientDisconnected,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::ClientError => "client_error",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::InternalError => "internal_error",
+            Outcome::ClientDisconnected => "client_disconnected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Outcome {
+        match s {
+            "ok" => Outcome::Ok,
+            "client_error" => Outcome::ClientError,
+            "upstream_error" => Outcome::UpstreamError,
+            "client_disconnected" => Outcome::ClientDisconnected,
+            _ => Outcome::InternalError,
+        }
+    }
+}
+
+/// One model call. Bodies are JSON text (a body that was not JSON is kept as
+/// a JSON string), so they can be shown and replayed as they were.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation {
+    pub id: Uuid,
+    pub created_at_ms: i64,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub parent_span_id: Option<String>,
+    pub key_id: Option<String>,
+    /// `chat.completions`, `embeddings`, …
+    pub endpoint: String,
+    pub requested_model: Option<String>,
+    pub resolved_model: Option<String>,
+    pub provider: Option<String>,
+    /// The model the upstream says answered (its `model` field).
+    pub model_version: Option<String>,
+    pub stream: bool,
+    /// The HTTP status the client got (499: the client left first).
+    pub status: u16,
+    pub outcome: Outcome,
+    pub error_class: Option<String>,
+    pub error_message: Option<String>,
+    pub finish_reason: Option<String>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_tokens: i64,
+    pub reasoning_tokens: i64,
+    /// `provider`, `estimated` or `none`.
+    pub token_source: String,
+    /// `None` when no price is known for the model (never a silent zero).
+    pub cost_usd: Option<f64>,
+    pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
+    pub attempts: i32,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    pub raw_usage: Option<String>,
+}
+
+impl Invocation {
+    /// A record with only its identity and endpoint filled in.
+    pub fn new(id: Uuid, created_at_ms: i64, endpoint: &str) -> Self {
+        Invocation {
+            id,
+            created_at_ms,
+            trace_id: None,
+            span_id: None,
+            parent_span_id: None,
+            key_id: None,
+            endpoint: endpoint.to_owned(),
+            requested_model: None,
+            resolved_model: None,
+            provider: None,
+            model_version: None,
+            stream: false,
+            status: 0,
+            outcome: Outcome::Ok,
+            error_class: None,
+            error_message: None,
+            finish_reason: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            cached_tokens: 0,
+            reasoning_tokens: 0,
+            token_source: "none".to_owned(),
+            cost_usd: None,
+            latency_ms: 0.0,
+            ttft_ms: None,
+            attempts: 0,
+            request_body: None,
+            response_body: None,
+            raw_usage: None,
+        }
+    }
+
+    /// A JSON view for `keel logs`; `with_bodies` adds the bodies.
+    pub fn to_json(&self, with_bodies: bool) -> String {
+        serde_json::to_string(&JsonView {
+            record: self,
+            with_bodies,
+        })
+        .unwrap_or_default()
+    }
+}
+
+struct JsonView<'a> {
+    record: &'a Invocation,
+    with_bodies: bool,
+}
+
+impl Serialize for JsonView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.record;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &r.id.to_string())?;
+        m.serialize_entry("created_at", &format_ms(r.created_at_ms))?;
+        m.serialize_entry("trace_id", &r.trace_id)?;
+        m.serialize_entry("span_id", &r.span_id)?;
+        m.serialize_entry("parent_span_id", &r.parent_span_id)?;
+        m.serialize_entry("key_id", &r.key_id)?;
+        m.serialize_entry("endpoint", &r.endpoint)?;
+        m.serialize_entry("requested_model", &r.requested_model)?;
+        m.serialize_entry("resolved_model", &r.resolved_model)?;
+        m.serialize_entry("provider", &r.provider)?;
+        m.serialize_entry("model_version", &r.model_version)?;
+        m.serialize_entry("stream", &r.stream)?;
+        m.serialize_entry("status", &r.status)?;
+        m.serialize_entry("outcome", r.outcome.as_str())?;
+        m.serialize_entry("error_class", &r.error_class)?;
+        m.serialize_entry("error_message", &r.error_message)?;
+        m.serialize_entry("finish_reason", &r.finish_reason)?;
+        m.serialize_entry("input_tokens", &r.input_tokens)?;
+        m.serialize_entry("output_tokens", &r.output_tokens)?;
+        m.serialize_entry("cached_tokens", &r.cached_tokens)?;
+        m.serialize_entry("reasoning_tokens", &r.reasoning_tokens)?;
+        m.serialize_entry("token_source", &r.token_source)?;
+        m.serialize_entry("cost_usd", &r.cost_usd)?;
+        m.serialize_entry("latency_ms", &r.latency_ms)?;
+        m.serialize_entry("ttft_ms", &r.ttft_ms)?;
+        m.serialize_entry("attempts", &r.attempts)?;
+        m.serialize_entry("raw_usage", &r.raw_usage.as_deref().map(as_raw_json))?;
+        if self.with_bodies {
+            m.serialize_entry("request_body", &r.request_body.as_deref().map(as_raw_json))?;
+            m.serialize_entry("response_body", &r.response_body.as_deref().map(as_raw_json))?;
+        }
+        m.end()
+    }
+}
+
+/// Embeds stored JSON text as JSON; text that is not JSON becomes a string.
+fn as_raw_json(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned())
+        .or_else(|_| RawValue::from_string(serde_json::Value::from(text).to_string()))
+        .unwrap_or_default()
+}

@@ -1,0 +1,177 @@
+//! The batching writer: one loop that takes finished calls off a bounded
+//! queue, builds their records and stores them in batches, off the request
+//! path. A full queue applies back-pressure (it is counted, never dropped).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::record::Invocation;
+use crate::store::Store;
+
+/// When a response may finish relative to its record reaching disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Records are flushed every `flush_interval`; a crash loses at most the
+    /// records of the last interval. The default.
+    #[default]
+    Batched,
+    /// Group commit: a response's last byte goes out only after its record is
+    /// committed, so a crash loses no answered call.
+    Sync,
+}
+
+/// Writer settings.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub capacity: usize,
+    pub flush_interval: Duration,
+    pub max_batch: usize,
+    pub durability: Durability,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            capacity: 8192,
+            flush_interval: Duration::from_millis(100),
+            max_batch: 256,
+            durability: Durability::Batched,
+        }
+    }
+}
+
+/// Builds the record from a finished call. Runs on the writer task, so the
+/// assembly, token counting and pricing stay off the request path.
+pub type RecordBuilder = Box<dyn FnOnce() -> Invocation + Send>;
+
+struct Job {
+    build: RecordBuilder,
+    committed: Option<oneshot::Sender<()>>,
+}
+
+/// The request path's handle to the writer.
+#[derive(Clone)]
+pub struct RecordSink {
+    tx: mpsc::Sender<Job>,
+    durability: Durability,
+    capacity: usize,
+}
+
+impl RecordSink {
+    /// Queues a record. In `sync` mode the returned receiver completes once
+    /// the record is committed; in `batched` mode there is nothing to await.
+    pub async fn submit(&self, build: RecordBuilder) -> Option<oneshot::Receiver<()>> {
+        let (committed, done) = match self.durability {
+            Durability::Sync => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            Durability::Batched => (None, None),
+        };
+        let job = Job { build, committed };
+        let job = match self.tx.try_send(job) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                metrics::counter!("keel_writer_queue_full_total").increment(1);
+                Some(job)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("record writer has stopped; a record was not stored");
+                metrics::counter!("keel_records_lost_total").increment(1);
+                return None;
+            }
+        };
+        if let Some(job) = job {
+            if self.tx.send(job).await.is_err() {
+                tracing::error!("record writer has stopped; a record was not stored");
+                metrics::counter!("keel_records_lost_total").increment(1);
+                return None;
+            }
+        }
+        metrics::gauge!("keel_writer_queue_depth").set((self.capacity - self.tx.capacity()) as f64);
+        done
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+}
+
+/// Creates the queue; run the returned [`Writer`] on a task of its own.
+pub fn channel(store: Arc<dyn Store>, config: WriterConfig) -> (RecordSink, Writer) {
+    let (tx, rx) = mpsc::channel(config.capacity.max(1));
+    let sink = RecordSink {
+        tx,
+        durability: config.durability,
+        capacity: config.capacity.max(1),
+    };
+    (sink, Writer { store, rx, config })
+}
+
+/// The writer loop's state.
+pub struct Writer {
+    store: Arc<dyn Store>,
+    rx: mpsc::Receiver<Job>,
+    config: WriterConfig,
+}
+
+impl Writer {
+    /// Runs until every [`RecordSink`] is dropped and the queue is empty.
+    pub async fn run(mut self) {
+        let mut jobs: Vec<Job> = Vec::with_capacity(self.config.max_batch);
+        loop {
+            if self.rx.recv_many(&mut jobs, self.config.max_batch).await == 0 {
+                break;
+            }
+            if self.config.durability == Durability::Batched {
+                // Gather more until the batch is full or the interval is over.
+                let deadline = tokio::time::Instant::now() + self.config.flush_interval;
+                while jobs.len() < self.config.max_batch {
+                    let room = self.config.max_batch - jobs.len();
+                    match tokio::time::timeout_at(deadline, self.rx.recv_many(&mut jobs, room)).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            }
+            metrics::gauge!("keel_writer_queue_depth").set(self.rx.len() as f64);
+            self.flush(&mut jobs).await;
+        }
+        tracing::debug!("record writer drained");
+    }
+
+    async fn flush(&self, jobs: &mut Vec<Job>) {
+        let mut acks = Vec::with_capacity(jobs.len());
+        let records: Vec<Invocation> = jobs
+            .drain(..)
+            .map(|job| {
+                if let Some(ack) = job.committed {
+                    acks.push(ack);
+                }
+                (job.build)()
+            })
+            .collect();
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            match self.store.insert_batch(&records).await {
+                Ok(()) => break,
+                Err(e) => {
+                    attempt += 1;
+                    metrics::counter!("keel_writer_errors_total").increment(1);
+                    tracing::error!(error = %e, attempt, records = records.len(), "storing records failed; retrying");
+                    let backoff = Duration::from_millis(50u64.saturating_mul(1 << attempt.min(7)));
+                    tokio::time::sleep(backoff).await;
+                }
+            }
+        }
+        metrics::histogram!("keel_writer_flush_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("keel_records_written_total").increment(records.len() as u64);
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+

@@ -1,0 +1,44 @@
+use std::time::Duration;
+
+use keel_store::writer::{channel, WriterConfig};
+use keel_store::Durability;
+
+use crate::{sample, TestStore};
+
+#[tokio::test]
+async fn batched_writer_stores_everything_before_it_ends() {
+    for t in TestStore::both().await {
+        let config = WriterConfig { capacity: 16, max_batch: 7, ..Default::default() };
+        let (sink, writer) = channel(t.store.clone(), config);
+        let task = tokio::spawn(writer.run());
+        for n in 0..100 {
+            // capacity 16 < 100: back-pressure, never a drop.
+            assert!(sink.submit(Box::new(move || sample(n))).await.is_none());
+        }
+        drop(sink);
+        task.await.unwrap();
+        assert_eq!(t.store.count().await.unwrap(), 100, "{}", t.store.backend());
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn sync_writer_acknowledges_after_commit() {
+    for t in [TestStore::sqlite(Durability::Sync).await, TestStore::postgres().await] {
+        let config = WriterConfig {
+            durability: Durability::Sync,
+            flush_interval: Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let (sink, writer) = channel(t.store.clone(), config);
+        let task = tokio::spawn(writer.run());
+        for n in 0..5 {
+            let ack = sink.submit(Box::new(move || sample(n))).await.expect("sync mode acks");
+            ack.await.unwrap();
+            assert_eq!(t.store.count().await.unwrap(), n + 1, "committed before the ack");
+        }
+        drop(sink);
+        task.await.unwrap();
+        t.cleanup().await;
+    }
+}
