@@ -1,0 +1,51 @@
+//! Configuration: `keel.toml` (optional) plus `KEEL_*` environment and flags,
+//! checked in two phases: [`raw`] mirrors the file, [`Config`] is what runs,
+//! with secrets resolved and every error naming its key and line.
+
+pub mod raw;
+mod resolve;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keel_providers::openai::Flavor;
+use keel_providers::ExecutorConfig;
+use keel_store::WriterConfig;
+use secrecy::SecretString;
+
+pub use raw::RawPrice;
+pub use resolve::{load, ConfigError, Overrides};
+
+/// The running configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// `None`: a key is created under the data dir on first start.
+    pub master_key: Option<SecretString>,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub record_bodies: bool,
+    pub database_url: Option<String>,
+    pub writer: WriterConfig,
+    pub executor: ExecutorConfig,
+    pub drain_timeout: Duration,
+    pub drain_max_bytes: usize,
+    pub providers: Vec<ProviderConfig>,
+    pub prices: BTreeMap<String, RawPrice>,
+}
+
+/// One provider, validated.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub flavor: Flavor,
+    pub models: Vec<String>,
+    pub discover: bool,
+    pub headers: Vec<(String, String)>,
+}

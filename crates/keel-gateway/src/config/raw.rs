@@ -1,0 +1,93 @@
+//! `keel.toml` as written: every table and key, unknown keys refused, each
+//! value's position kept so a bad one can be pointed at.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub upstream: RawUpstream,
+    #[serde(default)]
+    pub providers: Vec<RawProvider>,
+    #[serde(default)]
+    pub prices: BTreeMap<String, Spanned<RawPrice>>,
+}
+
+/// `[server]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub host: Option<Spanned<String>>,
+    pub port: Option<Spanned<u16>>,
+    /// `env:NAME` reference to the master key.
+    pub master_key: Option<Spanned<String>>,
+    pub max_body_bytes: Option<Spanned<u64>>,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_grace_ms: Option<Spanned<u64>>,
+    /// Keep request/response bodies in records.
+    pub record_bodies: Option<bool>,
+}
+
+/// `[store]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub database_url: Option<Spanned<String>>,
+    pub durability: Option<Spanned<String>>,
+    pub flush_interval_ms: Option<Spanned<u64>>,
+    pub queue_capacity: Option<Spanned<u64>>,
+}
+
+/// `[upstream]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub connect_timeout_ms: Option<Spanned<u64>>,
+    pub request_timeout_ms: Option<Spanned<u64>>,
+    pub stream_first_byte_timeout_ms: Option<Spanned<u64>>,
+    pub stream_idle_timeout_ms: Option<Spanned<u64>>,
+    /// After a client leaves a stream, how long Keel keeps reading for usage.
+    pub drain_timeout_ms: Option<Spanned<u64>>,
+    /// …and how many bytes at most.
+    pub drain_max_bytes: Option<Spanned<u64>>,
+    pub max_response_bytes: Option<Spanned<u64>>,
+}
+
+/// `[[providers]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: Spanned<String>,
+    /// `openai` (any OpenAI-compatible API, the default) or `azure`.
+    pub kind: Option<Spanned<String>>,
+    pub base_url: Spanned<String>,
+    pub api_key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub discover: bool,
+    pub api_version: Option<Spanned<String>>,
+    #[serde(default)]
+    pub deployments: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// `[prices."model"]`: USD per million tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    pub input: f64,
+    pub output: f64,
+    pub cached_input: Option<f64>,
+    pub cache_write: Option<f64>,
+}

@@ -1,0 +1,109 @@
+//! HTTP handlers: extract, call the pipeline, render. No gateway logic here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{HeaderMap, StatusCode};
+use keel_api::{ApiError, ErrorKind};
+
+use crate::error::plain_error;
+use crate::pipeline;
+use crate::pipeline::identify::identify;
+use crate::state::AppState;
+
+/// Every route Keel serves.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions_handler))
+        .route("/chat/completions", post(chat_completions_handler))
+        .route("/v1/embeddings", post(embeddings_handler))
+        .route("/embeddings", post(embeddings_handler))
+        .route("/v1/models", get(models_handler))
+        .route("/models", get(models_handler))
+        .route("/health/live", get(live_handler))
+        .route("/health/ready", get(ready_handler))
+        .route("/metrics", get(metrics_handler))
+        .fallback(not_found_handler)
+        .method_not_allowed_fallback(method_not_allowed_handler)
+        .with_state(state)
+}
+
+async fn chat_completions_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    pipeline::chat_completions(&state, &parts.headers, body).await
+}
+
+async fn embeddings_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    pipeline::embeddings(&state, &parts.headers, body).await
+}
+
+async fn models_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(err) = identify(&headers, &state.master_key) {
+        return plain_error(&err);
+    }
+    json(StatusCode::OK, state.models().list_body.clone())
+}
+
+async fn live_handler() -> Response {
+    json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
+}
+
+/// Ready when the store answers, at least one model is served, and Keel is
+/// not shutting down.
+async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
+    let store_ok = matches!(
+        tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let models = state.models().registry.len();
+    let shutting_down = state.shutdown.is_cancelled();
+    let ready = store_ok && models > 0 && !shutting_down;
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "store": { "backend": state.store.backend(), "ok": store_ok },
+        "providers": state.models().registry.providers().len(),
+        "models": models,
+        "shutting_down": shutting_down,
+    });
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    json(status, Bytes::from(body.to_string()))
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+    let mut resp = state.metrics.render().into_response();
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+async fn not_found_handler(request: Request) -> Response {
+    plain_error(&ApiError::new(
+        ErrorKind::NotFound,
+        format!("Unknown route: {} {}", request.method(), request.uri().path()),
+    ))
+}
+
+async fn method_not_allowed_handler(request: Request) -> Response {
+    plain_error(&ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        format!("Method {} is not allowed on {}", request.method(), request.uri().path()),
+    ))
+}
+
+fn json(status: StatusCode, body: Bytes) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}

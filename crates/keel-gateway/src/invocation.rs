@@ -1,0 +1,232 @@
+//! The invocation under construction ([`Call`]) and how it becomes a record.
+//! The request path only collects raw facts (bytes, instants); parsing the
+//! answer, counting tokens and pricing happen in [`Call::into_record`], which
+//! the record writer runs off the request path.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use keel_api::assemble::{assemble_chat_stream, summarize_response, ResponseSummary};
+use keel_api::{ApiError, TokenSource, Usage};
+use keel_providers::{Operation, Route};
+use keel_store::{Invocation, Outcome, RecordBuilder};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::metrics::{observe_call, CallMetrics};
+use crate::pipeline::trace::TraceContext;
+use crate::pricing::PriceCatalog;
+use crate::tokens;
+
+/// One call in flight: who asked what, and where it went.
+pub struct Call {
+    pub id: Uuid,
+    pub started: Instant,
+    pub created_at_ms: i64,
+    pub operation: Operation,
+    pub trace: TraceContext,
+    pub key_id: Option<&'static str>,
+    pub requested_model: Option<String>,
+    pub route: Option<Route>,
+    pub stream: bool,
+    pub request_body: Option<Bytes>,
+    pub attempts: i32,
+}
+
+/// What came back, as raw as the request path saw it.
+pub enum Answer {
+    /// A whole body (success or an upstream error body).
+    Body { body: Bytes, summary: Option<ResponseSummary> },
+    /// The `data` payloads of a stream's events, `[DONE]` excluded.
+    Stream { payloads: Vec<Bytes> },
+    /// Nothing usable came back; the error sent to the client is kept.
+    Error { body: Bytes },
+}
+
+/// How the call ended.
+pub struct Ending {
+    pub status: u16,
+    pub outcome: Outcome,
+    pub error: Option<(&'static str, String)>,
+    pub answer: Answer,
+    pub ttft: Option<Duration>,
+    pub latency: Duration,
+}
+
+impl Ending {
+    /// An ending for an error Keel itself answered with.
+    pub fn from_error(err: &ApiError, started: Instant) -> Ending {
+        let outcome = if err.kind.is_client_error() {
+            Outcome::ClientError
+        } else if err.kind == keel_api::ErrorKind::Internal {
+            Outcome::InternalError
+        } else {
+            Outcome::UpstreamError
+        };
+        Ending {
+            status: err.status(),
+            outcome,
+            error: Some((err.kind.class(), err.message.clone())),
+            answer: Answer::Error {
+                body: Bytes::from(err.to_json()),
+            },
+            ttft: None,
+            latency: started.elapsed(),
+        }
+    }
+}
+
+/// What record building needs besides the call.
+#[derive(Clone)]
+pub struct RecordContext {
+    pub prices: Arc<PriceCatalog>,
+    pub record_bodies: bool,
+}
+
+impl Call {
+    /// Starts a call now.
+    pub fn start(operation: Operation, trace: TraceContext, id: Uuid) -> Call {
+        Call {
+            id,
+            started: Instant::now(),
+            created_at_ms: keel_store::timefmt::now_ms(),
+            operation,
+            trace,
+            key_id: None,
+            requested_model: None,
+            route: None,
+            stream: false,
+            request_body: None,
+            attempts: 0,
+        }
+    }
+
+    /// Packs the call and its ending into a builder for the record writer.
+    pub fn into_record(self, ending: Ending, ctx: RecordContext) -> RecordBuilder {
+        Box::new(move || build(self, ending, &ctx))
+    }
+}
+
+fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
+    let mut r = Invocation::new(call.id, call.created_at_ms, call.operation.endpoint());
+    r.trace_id = Some(call.trace.trace_id);
+    r.span_id = Some(call.trace.span_id);
+    r.parent_span_id = call.trace.parent_span_id;
+    r.key_id = call.key_id.map(str::to_owned);
+    r.requested_model = call.requested_model;
+    r.provider = call.route.as_ref().map(|route| route.provider.name().to_owned());
+    r.resolved_model = call.route.as_ref().map(|route| route.upstream_model.to_string());
+    r.stream = call.stream;
+    r.status = ending.status;
+    r.outcome = ending.outcome;
+    r.attempts = call.attempts;
+    r.latency_ms = ending.latency.as_secs_f64() * 1000.0;
+    r.ttft_ms = ending.ttft.map(|t| t.as_secs_f64() * 1000.0);
+    if let Some((class, message)) = ending.error {
+        r.error_class = Some(class.to_owned());
+        r.error_message = Some(message);
+    }
+    let request_json: Option<Value> = call
+        .request_body
+        .as_ref()
+        .and_then(|b| serde_json::from_slice(b).ok());
+
+    let (response_text, summary) = match ending.answer {
+        Answer::Body { body, summary } => {
+            let summary = summary.or_else(|| summarize_response(&body));
+            (body_text(&body), summary)
+        }
+        Answer::Stream { payloads } => {
+            let (assembled, summary) = assemble_chat_stream(payloads.iter().map(|b| b.as_ref()));
+            (Some(assembled.to_string()), Some(summary))
+        }
+        Answer::Error { body } => (body_text(&body), None),
+    };
+    let summary = summary.unwrap_or_default();
+    r.model_version = summary.model_version.clone();
+    r.finish_reason = summary.finish_reason.clone();
+    r.raw_usage = summary.raw_usage.as_ref().map(Value::to_string);
+
+    // The provider produced (and bills) tokens when it answered, even if the
+    // client left or the stream broke; an error status bills nothing.
+    let billable = call.route.is_some()
+        && (matches!(r.outcome, Outcome::Ok | Outcome::ClientDisconnected)
+            || r.error_class.as_deref() == Some("stream_cut"));
+    let usage = summary
+        .usage
+        .or_else(|| {
+            billable
+                .then(|| estimate(&call.operation, r.resolved_model.as_deref(), &request_json, response_text.as_deref()))
+                .flatten()
+        })
+        .unwrap_or_default();
+    r.input_tokens = usage.input_tokens as i64;
+    r.output_tokens = usage.output_tokens as i64;
+    r.cached_tokens = usage.cached_tokens as i64;
+    r.reasoning_tokens = usage.reasoning_tokens as i64;
+    r.token_source = usage.source.as_str().to_owned();
+    if usage.source != TokenSource::None {
+        let names = [
+            r.requested_model.as_deref(),
+            r.resolved_model.as_deref(),
+            r.model_version.as_deref(),
+        ];
+        r.cost_usd = ctx.prices.find(names.into_iter().flatten()).map(|p| p.cost(&usage));
+    }
+    if ctx.record_bodies {
+        r.request_body = call.request_body.as_deref().and_then(body_text_ref);
+        r.response_body = response_text;
+    }
+    observe_call(&CallMetrics {
+        endpoint: call.operation.endpoint(),
+        model: r.resolved_model.as_deref().unwrap_or("unknown"),
+        provider: r.provider.as_deref().unwrap_or("none"),
+        status: r.status,
+        error_class: r.error_class.as_deref(),
+        latency_s: ending.latency.as_secs_f64(),
+        ttft_s: ending.ttft.map(|t| t.as_secs_f64()),
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cached_tokens: usage.cached_tokens,
+        token_source: usage.source.as_str(),
+        cost_usd: r.cost_usd,
+    });
+    r
+}
+
+/// Keel's own count when the provider reported none.
+fn estimate(operation: &Operation, model: Option<&str>, request: &Option<Value>, response: Option<&str>) -> Option<Usage> {
+    let model = model.unwrap_or("");
+    let request = request.as_ref()?;
+    let response: Option<Value> = response.and_then(|t| serde_json::from_str(t).ok());
+    let (input, output) = match operation {
+        Operation::ChatCompletions => (
+            tokens::count_chat_prompt(model, request),
+            response.as_ref().map(|r| tokens::count_chat_completion(model, r)).unwrap_or(0),
+        ),
+        Operation::Embeddings => (tokens::count_embeddings_input(model, request), 0),
+    };
+    Some(Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cached_tokens: 0,
+        reasoning_tokens: 0,
+        source: TokenSource::Estimated,
+    })
+}
+
+/// A body as record text: JSON kept as is, anything else as a JSON string.
+fn body_text(body: &Bytes) -> Option<String> {
+    body_text_ref(body)
+}
+
+fn body_text_ref(body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+        return std::str::from_utf8(body).ok().map(str::to_owned);
+    }
+    Some(Value::from(String::from_utf8_lossy(body).into_owned()).to_string())
+}

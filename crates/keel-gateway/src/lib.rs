@@ -1,0 +1,15 @@
+//! Keel's gateway: the HTTP server, the request pipeline from ingress to
+//! record, health and metrics. `keel serve` is [`server::run`].
+
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod handlers;
+pub mod invocation;
+pub mod metrics;
+pub mod pipeline;
+pub mod pricing;
+pub mod server;
+pub mod state;
+pub mod tasks;
+pub mod tokens;

@@ -1,0 +1,327 @@
+//! Forwarding a streaming call. Events pass to the client as they arrive;
+//! each is observed on the way (usage, finish, errors) and kept for the
+//! record. If the client leaves, the relay's drop guard keeps reading the
+//! upstream (bounded in time and bytes) to the usage it reports, so the call
+//! is still billed, and records it as `client_disconnected`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use keel_providers::executor::{body_stream, ByteStream};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use keel_api::sse::{Event, SseDecoder};
+use keel_api::{ApiError, ErrorKind};
+use keel_store::Outcome;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+use super::unary::upstream_status;
+use super::{record, reject, Prepared};
+use crate::error::{from_upstream, INVOCATION_ID_HEADER};
+use crate::invocation::{Answer, Call, Ending};
+use crate::state::AppState;
+
+/// Largest single SSE event accepted from an upstream.
+const MAX_EVENT_BYTES: usize = 4 << 20;
+/// Most stream payload bytes kept for the record; beyond it the assembled
+/// response is partial but the usage (last event) is still read.
+const MAX_KEPT_BYTES: usize = 8 << 20;
+
+
+/// Sends a prepared streaming call and relays its events.
+pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Response {
+    let config = state.executor.config();
+    let provider = p.route.provider.clone();
+    let request = provider.request(call.operation, &p.route.upstream_model, p.body);
+    call.attempts = 1;
+    let response = match state.executor.send(request, config.stream_first_byte_timeout).await {
+        Ok(r) => r,
+        Err(e) => return reject(state, call, from_upstream(e, provider.name())).await,
+    };
+    let status = response.status().as_u16();
+    let is_sse = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if !(200..300).contains(&status) || !is_sse {
+        let retry_after = response.headers().get(RETRY_AFTER).cloned();
+        let deadline = tokio::time::Instant::now() + config.request_timeout;
+        let body = match state.executor.read_body(response, deadline).await {
+            Ok(b) => b,
+            Err(e) => return reject(state, call, from_upstream(e, provider.name())).await,
+        };
+        if (200..300).contains(&status) {
+            let err = ApiError::new(
+                ErrorKind::UpstreamMalformed,
+                format!("provider '{}' answered a streaming request without an event stream", provider.name()),
+            );
+            return reject(state, call, err).await;
+        }
+        return upstream_status(state, call, status, body, retry_after).await;
+    }
+    let id = call.id;
+    let relay = Relay {
+        core: Some(RelayCore {
+            upstream: body_stream(response),
+            decoder: SseDecoder::new(MAX_EVENT_BYTES),
+            scratch: Vec::with_capacity(8),
+            payloads: Vec::with_capacity(64),
+            kept_bytes: 0,
+            hide_usage: !p.include_usage,
+            done_event: None,
+            saw_finish: false,
+            upstream_error: None,
+            first_event: None,
+            idle_timeout: config.stream_idle_timeout,
+            call,
+            state: state.clone(),
+        }),
+        tail: None,
+    };
+    let body = futures_util::stream::unfold(relay, |mut relay| async move {
+        relay.next_frame().await.map(|frame| (Ok::<_, Infallible>(frame), relay))
+    });
+    let mut resp = Response::new(Body::from_stream(body));
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&id.hyphenated().to_string()) {
+        headers.insert(INVOCATION_ID_HEADER, v);
+    }
+    resp
+}
+
+/// The body's state machine. `core` is present until the record is handed
+/// off; dropping a relay that still has it means the client left.
+struct Relay {
+    core: Option<RelayCore>,
+    /// Bytes still owed to the client after the record was handed off.
+    tail: Option<Bytes>,
+}
+
+struct RelayCore {
+    upstream: ByteStream,
+    decoder: SseDecoder,
+    scratch: Vec<Event>,
+    payloads: Vec<Bytes>,
+    kept_bytes: usize,
+    /// Drop the usage-only chunk Keel asked for on the client's behalf.
+    hide_usage: bool,
+    /// The upstream's `[DONE]` event, held back until the record is handed off.
+    done_event: Option<Bytes>,
+    saw_finish: bool,
+    upstream_error: Option<String>,
+    first_event: Option<Instant>,
+    idle_timeout: Duration,
+    call: Call,
+    state: Arc<AppState>,
+}
+
+/// How the upstream stream ended.
+enum End {
+    Complete,
+    Failed(ApiError),
+}
+
+impl Relay {
+    /// The next bytes for the client; `None` ends the response.
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            let Some(core) = self.core.as_mut() else {
+                return self.tail.take();
+            };
+            let chunk = match tokio::time::timeout(core.idle_timeout, core.upstream.next()).await {
+                Err(_) => Err(core.timeout_error()),
+                Ok(None) => Ok(None),
+                Ok(Some(Err(e))) => Err(core.broken_error(e)),
+                Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+            };
+            let end = match chunk {
+                Ok(Some(chunk)) => match core.on_chunk(chunk) {
+                    Ok(Some(out)) => return Some(out),
+                    Ok(None) if core.done_event.is_some() => End::Complete,
+                    Ok(None) => continue,
+                    Err(err) => End::Failed(err),
+                },
+                Ok(None) if core.done_event.is_some() || core.saw_finish => End::Complete,
+                Ok(None) => End::Failed(core.cut_error()),
+                Err(err) => End::Failed(err),
+            };
+            let core = self.core.take()?;
+            self.tail = core.finish(end).await;
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.take() {
+            let tasks = core.state.tasks.clone();
+            tasks.spawn(core.drain_after_disconnect());
+        }
+    }
+}
+
+/// The parts of a chunk the relay looks at.
+#[derive(Deserialize)]
+struct ChunkProbe {
+    #[serde(default)]
+    choices: Vec<ChoiceProbe>,
+    #[serde(default)]
+    usage: Option<IgnoredAny>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceProbe {
+    #[serde(default)]
+    finish_reason: Option<IgnoredAny>,
+}
+
+impl RelayCore {
+    /// Frames a network chunk into events, observes each, and returns what
+    /// the client should get now (`None`: nothing yet).
+    fn on_chunk(&mut self, chunk: Bytes) -> Result<Option<Bytes>, ApiError> {
+        self.scratch.clear();
+        self.decoder.feed(chunk, &mut self.scratch).map_err(|_| {
+            ApiError::new(ErrorKind::UpstreamMalformed, "the provider sent a stream event over the size limit")
+        })?;
+        let mut out: Option<Bytes> = None;
+        let mut joined: Option<BytesMut> = None;
+        let events = std::mem::take(&mut self.scratch);
+        for event in &events {
+            if self.done_event.is_some() {
+                break;
+            }
+            if event.is_done() {
+                self.done_event = Some(event.raw.clone());
+                continue;
+            }
+            if !event.data.is_empty() && !self.observe(&event.data)? {
+                continue;
+            }
+            match (&mut out, &mut joined) {
+                (None, None) => out = Some(event.raw.clone()),
+                (Some(first), None) => {
+                    let mut buf = BytesMut::with_capacity(first.len() + event.raw.len() * 2);
+                    buf.extend_from_slice(first);
+                    buf.extend_from_slice(&event.raw);
+                    joined = Some(buf);
+                    out = None;
+                }
+                (_, Some(buf)) => buf.extend_from_slice(&event.raw),
+            }
+        }
+        self.scratch = events;
+        Ok(joined.map(BytesMut::freeze).or(out))
+    }
+
+    /// Looks at one event's data; returns whether the client should see it.
+    fn observe(&mut self, data: &Bytes) -> Result<bool, ApiError> {
+        let probe: ChunkProbe = serde_json::from_slice(data).map_err(|_| {
+            ApiError::new(ErrorKind::UpstreamMalformed, "the provider sent a stream event that is not valid JSON")
+        })?;
+        if self.first_event.is_none() {
+            self.first_event = Some(Instant::now());
+        }
+        if let Some(error) = &probe.error {
+            let message = error.get("message").and_then(|m| m.as_str()).unwrap_or("stream error");
+            self.upstream_error = Some(message.to_owned());
+        }
+        if probe.choices.iter().any(|c| c.finish_reason.is_some()) {
+            self.saw_finish = true;
+        }
+        if self.kept_bytes + data.len() <= MAX_KEPT_BYTES || probe.usage.is_some() {
+            self.kept_bytes += data.len();
+            self.payloads.push(data.clone());
+        }
+        let usage_only = probe.choices.is_empty() && probe.usage.is_some();
+        Ok(!(self.hide_usage && usage_only))
+    }
+
+    fn provider(&self) -> &str {
+        self.call.route.as_ref().map(|r| r.provider.name()).unwrap_or("")
+    }
+
+    fn timeout_error(&self) -> ApiError {
+        ApiError::new(
+            ErrorKind::UpstreamTimeout,
+            format!("provider '{}' went silent for longer than {:?} mid-stream", self.provider(), self.idle_timeout),
+        )
+    }
+
+    fn broken_error(&self, e: keel_providers::UpstreamError) -> ApiError {
+        crate::error::from_upstream(e, self.provider())
+    }
+
+    fn cut_error(&self) -> ApiError {
+        ApiError::new(
+            ErrorKind::StreamCut,
+            format!("provider '{}' ended the stream before it completed", self.provider()),
+        )
+    }
+
+    /// Records the call and returns the last bytes owed to the client.
+    async fn finish(self, end: End) -> Option<Bytes> {
+        let ttft = self.first_event.map(|t| t.duration_since(self.call.started));
+        let (outcome, error, tail) = match end {
+            End::Complete => {
+                let error = self.upstream_error.clone().map(|m| ("upstream_stream_error", m));
+                let outcome = if error.is_some() { Outcome::UpstreamError } else { Outcome::Ok };
+                let tail = self.done_event.clone().unwrap_or_else(|| Bytes::from_static(b"data: [DONE]\n\n"));
+                (outcome, error, tail)
+            }
+            End::Failed(err) => (
+                Outcome::UpstreamError,
+                Some((err.kind.class(), err.message.clone())),
+                Bytes::from(err.to_sse_event()),
+            ),
+        };
+        let ending = Ending {
+            status: 200,
+            outcome,
+            error,
+            answer: Answer::Stream { payloads: self.payloads },
+            ttft,
+            latency: self.call.started.elapsed(),
+        };
+        record(&self.state, self.call, ending).await;
+        Some(tail)
+    }
+
+    /// After the client left: read on to the usage (bounded), then record.
+    async fn drain_after_disconnect(mut self) {
+        let latency = self.call.started.elapsed();
+        let deadline = tokio::time::Instant::now() + self.state.config.drain_timeout;
+        let max_bytes = self.state.config.drain_max_bytes;
+        let mut read = 0usize;
+        while self.done_event.is_none() && read < max_bytes {
+            match tokio::time::timeout_at(deadline, self.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    read += chunk.len();
+                    if self.on_chunk(chunk).is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        let ttft = self.first_event.map(|t| t.duration_since(self.call.started));
+        let ending = Ending {
+            status: 499,
+            outcome: Outcome::ClientDisconnected,
+            error: Some(("client_disconnected", "the client closed the connection mid-stream".to_owned())),
+            answer: Answer::Stream { payloads: self.payloads },
+            ttft,
+            latency,
+        };
+        record(&self.state, self.call, ending).await;
+    }
+}

@@ -1,0 +1,130 @@
+//! Forwarding a non-streaming call: send, read the whole answer, check it is
+//! what the format promises, pass the provider's bytes back unchanged.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::{HeaderValue, RETRY_AFTER};
+use keel_api::assemble::summarize_response;
+use keel_api::error::{error_body, is_openai_error_body};
+use keel_api::{ApiError, ErrorKind};
+use keel_store::Outcome;
+
+use super::{record, reject, Prepared};
+use crate::error::{from_upstream, json_response};
+use crate::invocation::{Answer, Call, Ending};
+use crate::state::AppState;
+
+/// Sends a prepared call and answers with the provider's response.
+pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Response {
+    let timeout = state.executor.config().request_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let provider = p.route.provider.clone();
+    let request = provider.request(call.operation, &p.route.upstream_model, p.body);
+    call.attempts = 1;
+    let response = match state.executor.send(request, timeout).await {
+        Ok(r) => r,
+        Err(e) => return reject(state, call, from_upstream(e, provider.name())).await,
+    };
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get(RETRY_AFTER).cloned();
+    let body = match state.executor.read_body(response, deadline).await {
+        Ok(b) => b,
+        Err(e) => return reject(state, call, from_upstream(e, provider.name())).await,
+    };
+    if !(200..300).contains(&status) {
+        return upstream_status(state, call, status, body, retry_after).await;
+    }
+    let Some(summary) = summarize_response(&body) else {
+        let err = ApiError::new(
+            ErrorKind::UpstreamMalformed,
+            format!("provider '{}' returned a response that is not valid JSON of the expected shape", provider.name()),
+        );
+        return reject(state, call, err).await;
+    };
+    let id = call.id;
+    let ending = Ending {
+        status,
+        outcome: Outcome::Ok,
+        error: None,
+        answer: Answer::Body {
+            body: body.clone(),
+            summary: Some(summary),
+        },
+        ttft: None,
+        latency: call.started.elapsed(),
+    };
+    record(state, call, ending).await;
+    json_response(status, body, &id, None)
+}
+
+/// Answers with an upstream's error status: its status, message and
+/// `retry-after` kept, its body passed on when already in the OpenAI shape.
+/// An upstream 401/403 means Keel's provider credentials are wrong, which is
+/// not the caller's fault: that becomes a 502.
+pub async fn upstream_status(
+    state: &AppState,
+    call: Call,
+    status: u16,
+    body: Bytes,
+    retry_after: Option<HeaderValue>,
+) -> Response {
+    let provider = call.route.as_ref().map(|r| r.provider.name().to_owned()).unwrap_or_default();
+    let message = upstream_message(&body)
+        .unwrap_or_else(|| format!("provider '{provider}' returned HTTP {status}"));
+    let (status_out, body_out) = match status {
+        401 | 403 => (
+            502,
+            Bytes::from(error_body(
+                &format!("provider '{provider}' rejected Keel's credentials (HTTP {status}): {message}"),
+                "upstream_error",
+                None,
+                Some("upstream_auth"),
+            )),
+        ),
+        _ if is_openai_error_body(&body) => (status, body),
+        _ => (
+            status,
+            Bytes::from(error_body(&message, if status >= 500 { "server_error" } else { "invalid_request_error" }, None, None)),
+        ),
+    };
+    let outcome = if (400..500).contains(&status_out) && status_out != 429 {
+        Outcome::ClientError
+    } else {
+        Outcome::UpstreamError
+    };
+    let id = call.id;
+    let ending = Ending {
+        status: status_out,
+        outcome,
+        error: Some(("upstream_status", message)),
+        answer: Answer::Error { body: body_out.clone() },
+        ttft: None,
+        latency: call.started.elapsed(),
+    };
+    record(state, call, ending).await;
+    json_response(status_out, body_out, &id, retry_after)
+}
+
+/// The message of an upstream error body: `error.message`, or its text.
+fn upstream_message(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        error: Inner,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Inner {
+        Object { message: String },
+        Text(String),
+    }
+    if let Ok(env) = serde_json::from_slice::<Envelope>(body) {
+        return Some(match env.error {
+            Inner::Object { message } | Inner::Text(message) => message,
+        });
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.chars().take(500).collect())
+}

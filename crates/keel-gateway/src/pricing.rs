@@ -1,0 +1,131 @@
+//! The price catalog: list prices shipped with Keel (`data/prices.json`),
+//! overridden or extended per model by `[prices."model"]` in `keel.toml`.
+
+use std::collections::HashMap;
+
+use keel_api::Usage;
+use serde::Deserialize;
+
+use crate::config::RawPrice;
+
+/// USD per million tokens for one model.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    /// Cache-read input tokens; the input price when absent.
+    #[serde(default)]
+    pub cached_input: Option<f64>,
+    /// Anthropic cache writes; used when the provider reports them.
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+}
+
+impl Price {
+    /// The cost of `usage` in USD.
+    pub fn cost(&self, usage: &Usage) -> f64 {
+        let cached = usage.cached_tokens.min(usage.input_tokens);
+        let uncached = usage.input_tokens - cached;
+        let per_token = |per_million: f64, tokens: u64| per_million * tokens as f64 / 1_000_000.0;
+        per_token(self.input, uncached)
+            + per_token(self.cached_input.unwrap_or(self.input), cached)
+            + per_token(self.output, usage.output_tokens)
+    }
+}
+
+#[derive(Deserialize)]
+struct CatalogFile {
+    models: HashMap<String, Price>,
+}
+
+/// The shipped catalog, compiled in so `keel serve` needs no other file.
+const SHIPPED: &str = include_str!("../data/prices.json");
+
+/// Prices by model name.
+#[derive(Debug, Clone, Default)]
+pub struct PriceCatalog {
+    prices: HashMap<String, Price>,
+}
+
+impl PriceCatalog {
+    /// The shipped catalog with `overrides` from the config on top.
+    pub fn load<'a>(overrides: impl IntoIterator<Item = (&'a String, &'a RawPrice)>) -> Result<Self, String> {
+        let file: CatalogFile =
+            serde_json::from_str(SHIPPED).map_err(|e| format!("the shipped price catalog is invalid: {e}"))?;
+        let mut prices = file.models;
+        for (model, p) in overrides {
+            prices.insert(
+                model.clone(),
+                Price {
+                    input: p.input,
+                    output: p.output,
+                    cached_input: p.cached_input,
+                    cache_write: p.cache_write,
+                },
+            );
+        }
+        Ok(PriceCatalog { prices })
+    }
+
+    /// The price of the first name that has one: callers pass the most
+    /// specific name first (requested, upstream model, reported version).
+    pub fn find<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Option<Price> {
+        names.into_iter().find_map(|n| self.prices.get(n).copied())
+    }
+
+    pub fn len(&self) -> usize {
+        self.prices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prices.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_api::TokenSource;
+
+    #[test]
+    fn shipped_catalog_loads_and_covers_the_big_three() {
+        let c = PriceCatalog::load([]).unwrap();
+        assert!(c.len() > 30);
+        assert!(c.find(["gpt-4o"]).is_some());
+        assert!(c.find(["claude-sonnet-4-5"]).is_some() || c.find(["claude-sonnet-4-5-20250929"]).is_some());
+        assert!(c.find(["gemini-2.5-flash"]).is_some());
+    }
+
+    #[test]
+    fn overrides_win_and_first_name_with_a_price_is_used() {
+        let mine = RawPrice {
+            input: 1.0,
+            output: 2.0,
+            cached_input: Some(0.5),
+            cache_write: None,
+        };
+        let name = "gpt-4o".to_owned();
+        let c = PriceCatalog::load([(&name, &mine)]).unwrap();
+        assert_eq!(c.find(["unknown", "gpt-4o"]).unwrap().input, 1.0);
+        assert!(c.find(["nope"]).is_none());
+    }
+
+    #[test]
+    fn cost_splits_cached_input() {
+        let p = Price {
+            input: 2.0,
+            output: 8.0,
+            cached_input: Some(0.5),
+            cache_write: None,
+        };
+        let usage = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 500_000,
+            cached_tokens: 400_000,
+            reasoning_tokens: 0,
+            source: TokenSource::Provider,
+        };
+        // 600k × $2 + 400k × $0.5 + 500k × $8 = 1.2 + 0.2 + 4.0
+        assert!((p.cost(&usage) - 5.4).abs() < 1e-9);
+    }
+}

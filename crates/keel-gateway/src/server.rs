@@ -1,0 +1,184 @@
+//! `keel serve`: open the store, start the writer, discover models, listen,
+//! and on SIGTERM/Ctrl-C drain in-flight requests and the record queue.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::serve::ListenerExt;
+use keel_providers::Executor;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::discovery;
+use crate::handlers::router;
+use crate::metrics::Metrics;
+use crate::pricing::PriceCatalog;
+use crate::state::AppState;
+use crate::tasks::Tasks;
+
+/// A started gateway: where it listens and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    stop: CancellationToken,
+    done: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    /// Starts a graceful shutdown, as SIGTERM does.
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    /// Waits until the server has drained and every record is stored.
+    pub async fn wait(self) -> Result<(), String> {
+        drop(self.state);
+        self.done.await.map_err(|e| format!("server task failed: {e}"))?
+    }
+}
+
+/// Runs Keel until SIGTERM or Ctrl-C, then drains.
+pub async fn run(config: Config) -> Result<(), String> {
+    let running = start(config).await?;
+    let stop = running.stop.clone();
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutdown signal received; draining"),
+        _ = stop.cancelled() => {}
+    }
+    running.shutdown();
+    running.wait().await
+}
+
+/// Starts Keel in the background (used by `run` and by tests).
+#[allow(clippy::disallowed_methods)] // the server and writer tasks are awaited in `Running::wait`
+pub async fn start(config: Config) -> Result<Running, String> {
+    let metrics = Metrics::install();
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", config.data_dir.display()))?;
+    let master_key = match &config.master_key {
+        Some(k) => k.clone(),
+        None => master_key_file(&config.data_dir)?,
+    };
+    let store = keel_store::open(config.database_url.as_deref(), &config.data_dir, config.writer.durability)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (sink, writer) = keel_store::writer::channel(store.clone(), config.writer.clone());
+    let writer_task = tokio::spawn(writer.run());
+    let executor = Executor::new(config.executor.clone())?;
+    let prices = PriceCatalog::load(config.prices.iter())?;
+    let mut entries = discovery::providers(&config.providers)?;
+    discovery::discover_all(&executor, &mut entries).await;
+    let registry = discovery::registry(&entries);
+    if registry.is_empty() {
+        tracing::warn!("no models are configured: set OPENAI_API_KEY or add [[providers]] to keel.toml");
+    }
+    let listener = TcpListener::bind((config.host, config.port))
+        .await
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let tasks = Tasks::new();
+    let state = Arc::new(AppState::new(
+        config, master_key, executor, registry, sink, store.clone(), prices, tasks.clone(), metrics,
+    ));
+    tasks.spawn(discovery::retry_in_background(state.clone(), entries));
+    let app = router(state.clone());
+    let stop = CancellationToken::new();
+    let grace = state.config.shutdown_grace;
+    let server_state = state.clone();
+    let stopping = stop.clone();
+    let done = tokio::spawn(async move {
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let graceful = stopping.clone();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            graceful.cancelled().await;
+        });
+        let over_time = async {
+            stopping.cancelled().await;
+            server_state.shutdown.cancel();
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = serve => result.map_err(|e| format!("server error: {e}"))?,
+            _ = over_time => tracing::warn!(?grace, "shutdown grace period over; closing the remaining connections"),
+        }
+        server_state.shutdown.cancel();
+        // Streams whose clients left are still draining for their usage.
+        server_state.tasks.wait().await;
+        let store = server_state.store.clone();
+        drop(server_state);
+        // The writer ends once every sink (held by the state) is gone and
+        // its queue is empty.
+        writer_task.await.map_err(|e| format!("record writer failed: {e}"))?;
+        store.close().await;
+        tracing::info!("stopped; every record is stored");
+        Ok(())
+    });
+    tracing::info!(%addr, "keel listening on http://{addr}");
+    Ok(Running { addr, state, stop, done })
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// With no master key configured, Keel creates one on first start and keeps
+/// it in `<data dir>/master_key` (mode 0600), so a bare `keel serve` is never
+/// an open proxy.
+fn master_key_file(data_dir: &Path) -> Result<SecretString, String> {
+    let path = data_dir.join("master_key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let key = existing.trim().to_owned();
+        if !key.is_empty() {
+            tracing::info!(path = %path.display(), "using the master key from the data directory");
+            return Ok(SecretString::from(key));
+        }
+    }
+    let mut random = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut random))
+        .map_err(|e| format!("cannot read random bytes for a master key: {e}"))?;
+    let key: String = std::iter::once("keel-".to_owned())
+        .chain(random.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    write_private(&path, &key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tracing::warn!(
+        path = %path.display(),
+        "no KEEL_MASTER_KEY set: created a master key; send it as 'Authorization: Bearer <key>'"
+    );
+    Ok(SecretString::from(key))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}

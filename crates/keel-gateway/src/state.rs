@@ -1,0 +1,99 @@
+//! What every request shares: config, providers, the record sink, prices.
+
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use keel_providers::{Executor, ModelRegistry};
+use keel_store::{RecordSink, Store};
+use secrecy::SecretString;
+
+use crate::config::Config;
+use crate::pricing::PriceCatalog;
+use crate::tasks::Tasks;
+
+/// Shared by all requests, by reference.
+pub struct AppState {
+    pub config: Config,
+    pub master_key: SecretString,
+    pub executor: Executor,
+    models: RwLock<Arc<ModelSnapshot>>,
+    pub sink: RecordSink,
+    pub store: Arc<dyn Store>,
+    pub prices: Arc<PriceCatalog>,
+    pub tasks: Tasks,
+    pub metrics: crate::metrics::Metrics,
+    /// Cancelled when Keel starts shutting down.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+/// The registry plus its rendered `/v1/models` body, swapped as one when
+/// discovery finds models.
+pub struct ModelSnapshot {
+    pub registry: ModelRegistry,
+    pub list_body: Bytes,
+}
+
+impl AppState {
+    /// Assembles the state; `models` is the registry known at start.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Config,
+        master_key: SecretString,
+        executor: Executor,
+        registry: ModelRegistry,
+        sink: RecordSink,
+        store: Arc<dyn Store>,
+        prices: PriceCatalog,
+        tasks: Tasks,
+        metrics: crate::metrics::Metrics,
+    ) -> Self {
+        AppState {
+            config,
+            master_key,
+            executor,
+            models: RwLock::new(Arc::new(ModelSnapshot::new(registry))),
+            sink,
+            store,
+            prices: Arc::new(prices),
+            tasks,
+            metrics,
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// The current model snapshot (cheap: one Arc clone under a read lock).
+    pub fn models(&self) -> Arc<ModelSnapshot> {
+        match self.models.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the registry (after discovery).
+    pub fn set_registry(&self, registry: ModelRegistry) {
+        let snapshot = Arc::new(ModelSnapshot::new(registry));
+        match self.models.write() {
+            Ok(mut guard) => *guard = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+    }
+}
+
+impl ModelSnapshot {
+    fn new(registry: ModelRegistry) -> Self {
+        let mut seen = std::collections::HashSet::new();
+        let entries = registry
+            .models()
+            .filter(|(_, model)| seen.insert(*model))
+            .map(|(provider, model)| keel_api::models::ModelEntry {
+                id: model.to_owned(),
+                object: "model".to_owned(),
+                created: 0,
+                owned_by: provider.to_owned(),
+            })
+            .collect();
+        let list = keel_api::models::ModelList::new(entries);
+        let list_body = Bytes::from(serde_json::to_vec(&list).unwrap_or_default());
+        ModelSnapshot { registry, list_body }
+    }
+}

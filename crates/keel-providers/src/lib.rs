@@ -1,0 +1,62 @@
+//! Providers: where a model call goes and how it gets there. An adapter only
+//! builds requests (no I/O); the shared [`executor`] does HTTP, timeouts and
+//! error classification for every adapter alike.
+
+pub mod executor;
+pub mod openai;
+pub mod registry;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+
+pub use executor::{Executor, ExecutorConfig, UpstreamError};
+pub use registry::{ModelRegistry, Route};
+
+/// The wire format a provider speaks. A call whose ingress format equals its
+/// provider's format passes through without re-serialising the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    /// OpenAI chat completions / embeddings / models.
+    OpenAi,
+}
+
+/// What the client asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ChatCompletions,
+    Embeddings,
+}
+
+impl Operation {
+    /// The record's `endpoint` name.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Operation::ChatCompletions => "chat.completions",
+            Operation::Embeddings => "embeddings",
+        }
+    }
+}
+
+/// An HTTP request ready for the executor.
+#[derive(Debug, Clone)]
+pub struct UpstreamRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// One upstream service (an account at a vendor, a local server…).
+pub trait Provider: Send + Sync + 'static {
+    /// The configured name, used in `provider/model` and in records.
+    fn name(&self) -> &str;
+    /// The format its API speaks.
+    fn format(&self) -> WireFormat;
+    /// Builds the request for `operation` on `upstream_model` with `body`
+    /// already in this provider's format.
+    fn request(&self, operation: Operation, upstream_model: &str, body: Bytes) -> UpstreamRequest;
+    /// The request that lists the upstream's models, if it can list them.
+    fn models_request(&self) -> Option<UpstreamRequest>;
+    /// Reads the model ids out of the answer to [`Provider::models_request`].
+    fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, String>;
+}

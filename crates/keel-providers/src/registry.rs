@@ -1,0 +1,115 @@
+//! Model names → providers. A name may be `provider/model`, or a bare model
+//! name that one provider serves (the first provider in config order wins).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::Provider;
+
+/// Where a model name goes.
+#[derive(Clone)]
+pub struct Route {
+    pub provider: Arc<dyn Provider>,
+    /// The model id the upstream knows.
+    pub upstream_model: Arc<str>,
+}
+
+/// An immutable snapshot of which provider serves which model.
+#[derive(Default, Clone)]
+pub struct ModelRegistry {
+    providers: Vec<Arc<dyn Provider>>,
+    /// bare model name → index into `providers` (first provider wins)
+    by_model: HashMap<Arc<str>, usize>,
+    /// every (provider index, model) pair, in config order, for listings
+    entries: Vec<(usize, Arc<str>)>,
+    /// "provider/model" → entry, so the prefixed lookup is one hash probe
+    by_qualified: HashMap<String, usize>,
+}
+
+impl ModelRegistry {
+    /// Adds a provider with the models it serves.
+    pub fn add(&mut self, provider: Arc<dyn Provider>, models: &[String]) {
+        let index = self.providers.len();
+        for model in models {
+            let model: Arc<str> = Arc::from(model.as_str());
+            self.by_model.entry(model.clone()).or_insert(index);
+            self.by_qualified
+                .insert(format!("{}/{}", provider.name(), model), self.entries.len());
+            self.entries.push((index, model));
+        }
+        self.providers.push(provider);
+    }
+
+    /// Resolves a requested model name.
+    pub fn resolve(&self, requested: &str) -> Option<Route> {
+        if let Some(&entry) = self.by_qualified.get(requested) {
+            let (index, model) = &self.entries[entry];
+            return Some(Route {
+                provider: self.providers[*index].clone(),
+                upstream_model: model.clone(),
+            });
+        }
+        let (model, &index) = self.by_model.get_key_value(requested)?;
+        Some(Route {
+            provider: self.providers[index].clone(),
+            upstream_model: model.clone(),
+        })
+    }
+
+    /// Every (provider name, model) pair, in config order.
+    pub fn models(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .map(|(i, m)| (self.providers[*i].name(), m.as_ref()))
+    }
+
+    /// The providers, in config order.
+    pub fn providers(&self) -> &[Arc<dyn Provider>] {
+        &self.providers
+    }
+
+    /// Number of models served.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openai::{Flavor, OpenAiProvider, OpenAiSettings};
+
+    fn provider(name: &str) -> Arc<dyn Provider> {
+        Arc::new(
+            OpenAiProvider::new(OpenAiSettings {
+                name: name.into(),
+                base_url: format!("http://{name}.test/v1"),
+                api_key: None,
+                flavor: Flavor::OpenAi,
+                headers: vec![],
+            })
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn resolves_bare_and_qualified_names() {
+        let mut r = ModelRegistry::default();
+        r.add(provider("a"), &["m1".into(), "shared".into()]);
+        r.add(provider("b"), &["shared".into(), "org/model".into()]);
+        assert_eq!(r.resolve("m1").unwrap().provider.name(), "a");
+        assert_eq!(r.resolve("shared").unwrap().provider.name(), "a", "first provider wins");
+        let b = r.resolve("b/shared").unwrap();
+        assert_eq!((b.provider.name(), b.upstream_model.as_ref()), ("b", "shared"));
+        let slashed = r.resolve("org/model").unwrap();
+        assert_eq!((slashed.provider.name(), slashed.upstream_model.as_ref()), ("b", "org/model"));
+        assert_eq!(r.resolve("b/org/model").unwrap().upstream_model.as_ref(), "org/model");
+        assert!(r.resolve("nope").is_none());
+        assert!(r.resolve("a/nope").is_none());
+        assert_eq!(r.len(), 4);
+    }
+}
