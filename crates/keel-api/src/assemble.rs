@@ -47,7 +47,11 @@ pub fn summarize_response(body: &[u8]) -> Option<ResponseSummary> {
         .map(|u| Usage::from(&u));
     Some(ResponseSummary {
         model_version: probe.model,
-        finish_reason: probe.choices.into_iter().next().and_then(|c| c.finish_reason),
+        finish_reason: probe
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.finish_reason),
         usage,
         raw_usage: probe.usage.filter(|u| u.is_object()),
     })
@@ -74,7 +78,9 @@ struct ToolCallAcc {
 /// Assembles OpenAI `chat.completion.chunk` payloads (the `data` of each SSE
 /// event, `[DONE]` excluded) into one `chat.completion` object, plus its
 /// summary. Chunks that are not JSON are skipped (they were already reported).
-pub fn assemble_chat_stream<'a>(payloads: impl IntoIterator<Item = &'a [u8]>) -> (Value, ResponseSummary) {
+pub fn assemble_chat_stream<'a>(
+    payloads: impl IntoIterator<Item = &'a [u8]>,
+) -> (Value, ResponseSummary) {
     let mut head = Map::new();
     let mut choices: BTreeMap<u64, ChoiceAcc> = BTreeMap::new();
     let mut usage: Option<Value> = None;
@@ -82,7 +88,13 @@ pub fn assemble_chat_stream<'a>(payloads: impl IntoIterator<Item = &'a [u8]>) ->
         let Ok(Value::Object(chunk)) = serde_json::from_slice::<Value>(payload) else {
             continue;
         };
-        for key in ["id", "created", "model", "system_fingerprint", "service_tier"] {
+        for key in [
+            "id",
+            "created",
+            "model",
+            "system_fingerprint",
+            "service_tier",
+        ] {
             if let Some(v) = chunk.get(key).filter(|v| !v.is_null()) {
                 head.entry(key).or_insert_with(|| v.clone());
             }
@@ -98,7 +110,10 @@ pub fn assemble_chat_stream<'a>(payloads: impl IntoIterator<Item = &'a [u8]>) ->
             merge_choice(choices.entry(index).or_default(), choice);
         }
     }
-    let choices_json: Vec<Value> = choices.into_iter().map(|(i, c)| choice_json(i, c)).collect();
+    let choices_json: Vec<Value> = choices
+        .into_iter()
+        .map(|(i, c)| choice_json(i, c))
+        .collect();
     let finish_reason = choices_json
         .first()
         .and_then(|c| c.get("finish_reason"))
@@ -107,10 +122,20 @@ pub fn assemble_chat_stream<'a>(payloads: impl IntoIterator<Item = &'a [u8]>) ->
     let mut body = Map::new();
     body.insert("id".into(), head.remove("id").unwrap_or(Value::Null));
     body.insert("object".into(), Value::from("chat.completion"));
-    body.insert("created".into(), head.remove("created").unwrap_or(Value::Null));
-    body.insert("model".into(), head.get("model").cloned().unwrap_or(Value::Null));
+    body.insert(
+        "created".into(),
+        head.remove("created").unwrap_or(Value::Null),
+    );
+    body.insert(
+        "model".into(),
+        head.get("model").cloned().unwrap_or(Value::Null),
+    );
     body.insert("choices".into(), Value::Array(choices_json));
-    body.extend(head.iter().filter(|(k, _)| *k != "model").map(|(k, v)| (k.clone(), v.clone())));
+    body.extend(
+        head.iter()
+            .filter(|(k, _)| *k != "model")
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     body.insert("usage".into(), usage.clone().unwrap_or(Value::Null));
     let summary = ResponseSummary {
         model_version: head.get("model").and_then(Value::as_str).map(str::to_owned),
@@ -128,7 +153,10 @@ fn merge_choice(acc: &mut ChoiceAcc, choice: &Value) {
     if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
         acc.finish_reason = Some(reason.clone());
     }
-    if let Some(content) = choice.pointer("/logprobs/content").and_then(Value::as_array) {
+    if let Some(content) = choice
+        .pointer("/logprobs/content")
+        .and_then(Value::as_array)
+    {
         acc.logprobs.extend(content.iter().cloned());
     }
     let Some(delta) = choice.get("delta") else {
@@ -143,7 +171,12 @@ fn merge_choice(acc: &mut ChoiceAcc, choice: &Value) {
     if let Some(text) = delta.get("refusal").and_then(Value::as_str) {
         acc.refusal.get_or_insert_with(String::new).push_str(text);
     }
-    for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+    for call in delta
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
         let tc = acc.tool_calls.entry(index).or_default();
         if let Some(id) = call.get("id").filter(|v| !v.is_null()) {
@@ -163,9 +196,18 @@ fn merge_choice(acc: &mut ChoiceAcc, choice: &Value) {
 
 fn choice_json(index: u64, c: ChoiceAcc) -> Value {
     let mut message = Map::new();
-    message.insert("role".into(), Value::from(c.role.unwrap_or_else(|| "assistant".into())));
-    message.insert("content".into(), c.content.map(Value::from).unwrap_or(Value::Null));
-    message.insert("refusal".into(), c.refusal.map(Value::from).unwrap_or(Value::Null));
+    message.insert(
+        "role".into(),
+        Value::from(c.role.unwrap_or_else(|| "assistant".into())),
+    );
+    message.insert(
+        "content".into(),
+        c.content.map(Value::from).unwrap_or(Value::Null),
+    );
+    message.insert(
+        "refusal".into(),
+        c.refusal.map(Value::from).unwrap_or(Value::Null),
+    );
     if !c.tool_calls.is_empty() {
         let calls: Vec<Value> = c
             .tool_calls

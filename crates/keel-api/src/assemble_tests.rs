@@ -21,12 +21,18 @@ fn assembles_content_tool_calls_and_usage() {
     assert_eq!(msg["content"], "Hello");
     assert_eq!(msg["tool_calls"][0]["id"], "call_a");
     assert_eq!(msg["tool_calls"][0]["function"]["name"], "get_weather");
-    assert_eq!(msg["tool_calls"][0]["function"]["arguments"], r#"{"loc":"Paris"}"#);
+    assert_eq!(
+        msg["tool_calls"][0]["function"]["arguments"],
+        r#"{"loc":"Paris"}"#
+    );
     assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(summary.finish_reason.as_deref(), Some("tool_calls"));
     assert_eq!(summary.model_version.as_deref(), Some("gpt-4o-2024-08-06"));
     let usage = summary.usage.unwrap();
-    assert_eq!((usage.input_tokens, usage.output_tokens, usage.cached_tokens), (9, 12, 2));
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens, usage.cached_tokens),
+        (9, 12, 2)
+    );
 }
 
 #[test]

@@ -45,7 +45,10 @@ impl<'a> EmbeddingsRequest<'a> {
         let mut model_json = Vec::new();
         crate::chat::write_json_string(&mut model_json, upstream_model);
         let model_json = String::from_utf8(model_json).unwrap_or_default();
-        Some(self.raw.write_with(&[("model", &model_json)], capacity_hint))
+        Some(
+            self.raw
+                .write_with(&[("model", &model_json)], capacity_hint),
+        )
     }
 }
 
@@ -60,9 +63,11 @@ fn check_input(input: &RawValue) -> Result<(), ApiError> {
     if let Ok(s) = serde_json::from_str::<Cow<str>>(text) {
         return if s.is_empty() { Err(err()) } else { Ok(()) };
     }
-    let ok = serde_json::from_str::<Vec<Cow<str>>>(text).is_ok_and(|v| !v.is_empty() && v.iter().all(|s| !s.is_empty()))
+    let ok = serde_json::from_str::<Vec<Cow<str>>>(text)
+        .is_ok_and(|v| !v.is_empty() && v.iter().all(|s| !s.is_empty()))
         || serde_json::from_str::<Vec<u32>>(text).is_ok_and(|v| !v.is_empty())
-        || serde_json::from_str::<Vec<Vec<u32>>>(text).is_ok_and(|v| !v.is_empty() && v.iter().all(|t| !t.is_empty()));
+        || serde_json::from_str::<Vec<Vec<u32>>>(text)
+            .is_ok_and(|v| !v.is_empty() && v.iter().all(|t| !t.is_empty()));
     if ok {
         Ok(())
     } else {
@@ -94,7 +99,10 @@ mod tests {
             (r#"{"model":"m","input":[]}"#, "input"),
             (r#"{"model":"m","input":{"a":1}}"#, "input"),
             (r#"{"input":"x"}"#, "model"),
-            (r#"{"model":"m","input":"x","encoding_format":"int8"}"#, "encoding_format"),
+            (
+                r#"{"model":"m","input":"x","encoding_format":"int8"}"#,
+                "encoding_format",
+            ),
         ] {
             let err = EmbeddingsRequest::parse(body.as_bytes()).unwrap_err();
             assert_eq!(err.param.as_deref(), Some(param), "{body}");

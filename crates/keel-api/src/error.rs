@@ -188,7 +188,12 @@ struct ErrorObject<'a> {
 
 /// Serialises an OpenAI-shaped error body; also used to wrap an upstream's
 /// non-JSON error text.
-pub fn error_body(message: &str, error_type: &str, param: Option<&str>, code: Option<&str>) -> Vec<u8> {
+pub fn error_body(
+    message: &str,
+    error_type: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> Vec<u8> {
     let envelope = ErrorEnvelope {
         error: ErrorObject {
             message,
@@ -246,7 +251,9 @@ mod tests {
 
     #[test]
     fn recognises_upstream_error_bodies() {
-        assert!(is_openai_error_body(br#"{"error":{"message":"x","type":"y"}}"#));
+        assert!(is_openai_error_body(
+            br#"{"error":{"message":"x","type":"y"}}"#
+        ));
         assert!(!is_openai_error_body(b"<html>bad gateway</html>"));
         assert!(!is_openai_error_body(br#"{"error":"plain"}"#));
     }

@@ -202,7 +202,10 @@ mod tests {
     fn refuses_an_endless_event() {
         let mut d = SseDecoder::new(16);
         let mut out = Vec::new();
-        let err = d.feed(Bytes::from_static(b"data: 0123456789012345678901234"), &mut out);
+        let err = d.feed(
+            Bytes::from_static(b"data: 0123456789012345678901234"),
+            &mut out,
+        );
         assert_eq!(err, Err(SseError::EventTooLarge));
     }
 }

@@ -107,15 +107,27 @@ mod tests {
         )
         .unwrap();
         let u = Usage::from(&wire);
-        assert_eq!((u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens), (19, 10, 4, 2));
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.output_tokens,
+                u.cached_tokens,
+                u.reasoning_tokens
+            ),
+            (19, 10, 4, 2)
+        );
         assert_eq!(u.source, TokenSource::Provider);
     }
 
     #[test]
     fn details_are_optional() {
         let wire: OpenAiUsage =
-            serde_json::from_str(r#"{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}"#).unwrap();
+            serde_json::from_str(r#"{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}"#)
+                .unwrap();
         let u = Usage::from(&wire);
-        assert_eq!((u.input_tokens, u.output_tokens, u.cached_tokens), (5, 1, 0));
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.cached_tokens),
+            (5, 1, 0)
+        );
     }
 }

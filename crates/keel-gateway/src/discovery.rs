@@ -55,7 +55,10 @@ pub async fn discover(executor: &Executor, provider: &dyn Provider) -> Result<Ve
         .map_err(|e| e.to_string())?;
     let status = response.status();
     let deadline = tokio::time::Instant::now() + DISCOVERY_TIMEOUT;
-    let body = executor.read_body(response, deadline).await.map_err(|e| e.to_string())?;
+    let body = executor
+        .read_body(response, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
     if !status.is_success() {
         return Err(format!("HTTP {status} from the model list"));
     }
@@ -80,7 +83,9 @@ pub async fn discover_all(executor: &Executor, entries: &mut [ProviderEntry]) {
                 tracing::info!(provider = %name, models = models.len(), "discovered models");
                 entries[i].discovered = Some(models);
             }
-            Err(e) => tracing::warn!(provider = %name, error = %e, "model discovery failed; retrying in the background"),
+            Err(e) => {
+                tracing::warn!(provider = %name, error = %e, "model discovery failed; retrying in the background")
+            }
         }
     }
 }
@@ -102,7 +107,10 @@ pub fn registry(entries: &[ProviderEntry]) -> ModelRegistry {
 
 /// Retries failed discoveries until each has succeeded or Keel stops.
 pub async fn retry_in_background(state: Arc<AppState>, mut entries: Vec<ProviderEntry>) {
-    while entries.iter().any(|e| e.config.discover && e.discovered.is_none()) {
+    while entries
+        .iter()
+        .any(|e| e.config.discover && e.discovered.is_none())
+    {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
             _ = tokio::time::sleep(RETRY_EVERY) => {}

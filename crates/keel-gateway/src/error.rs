@@ -36,7 +36,12 @@ pub fn from_upstream(e: UpstreamError, provider: &str) -> ApiError {
 }
 
 /// A JSON response with Keel's headers.
-pub fn json_response(status: u16, body: Bytes, id: &Uuid, retry_after: Option<HeaderValue>) -> Response {
+pub fn json_response(
+    status: u16,
+    body: Bytes,
+    id: &Uuid,
+    retry_after: Option<HeaderValue>,
+) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let headers = resp.headers_mut();
@@ -59,7 +64,8 @@ pub fn error_response(err: &ApiError, id: &Uuid) -> Response {
 /// (unknown routes, health and metrics errors).
 pub fn plain_error(err: &ApiError) -> Response {
     let mut resp = Response::new(Body::from(err.to_json()));
-    *resp.status_mut() = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp

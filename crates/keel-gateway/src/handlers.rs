@@ -35,7 +35,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn chat_completions_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
+async fn chat_completions_handler(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     pipeline::chat_completions(&state, &parts.headers, body).await
 }
@@ -73,7 +76,11 @@ async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
         "models": models,
         "shutting_down": shutting_down,
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     json(status, Bytes::from(body.to_string()))
 }
 
@@ -89,14 +96,22 @@ async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
 async fn not_found_handler(request: Request) -> Response {
     plain_error(&ApiError::new(
         ErrorKind::NotFound,
-        format!("Unknown route: {} {}", request.method(), request.uri().path()),
+        format!(
+            "Unknown route: {} {}",
+            request.method(),
+            request.uri().path()
+        ),
     ))
 }
 
 async fn method_not_allowed_handler(request: Request) -> Response {
     plain_error(&ApiError::new(
         ErrorKind::MethodNotAllowed,
-        format!("Method {} is not allowed on {}", request.method(), request.uri().path()),
+        format!(
+            "Method {} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
     ))
 }
 

@@ -37,7 +37,10 @@ pub struct Call {
 /// What came back, as raw as the request path saw it.
 pub enum Answer {
     /// A whole body (success or an upstream error body).
-    Body { body: Bytes, summary: Option<ResponseSummary> },
+    Body {
+        body: Bytes,
+        summary: Option<ResponseSummary>,
+    },
     /// The `data` payloads of a stream's events, `[DONE]` excluded.
     Stream { payloads: Vec<Bytes> },
     /// Nothing usable came back; the error sent to the client is kept.
@@ -115,8 +118,14 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
     r.parent_span_id = call.trace.parent_span_id;
     r.key_id = call.key_id.map(str::to_owned);
     r.requested_model = call.requested_model;
-    r.provider = call.route.as_ref().map(|route| route.provider.name().to_owned());
-    r.resolved_model = call.route.as_ref().map(|route| route.upstream_model.to_string());
+    r.provider = call
+        .route
+        .as_ref()
+        .map(|route| route.provider.name().to_owned());
+    r.resolved_model = call
+        .route
+        .as_ref()
+        .map(|route| route.upstream_model.to_string());
     r.stream = call.stream;
     r.status = ending.status;
     r.outcome = ending.outcome;
@@ -157,7 +166,14 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
         .usage
         .or_else(|| {
             billable
-                .then(|| estimate(&call.operation, r.resolved_model.as_deref(), &request_json, response_text.as_deref()))
+                .then(|| {
+                    estimate(
+                        &call.operation,
+                        r.resolved_model.as_deref(),
+                        &request_json,
+                        response_text.as_deref(),
+                    )
+                })
                 .flatten()
         })
         .unwrap_or_default();
@@ -172,7 +188,10 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
             r.resolved_model.as_deref(),
             r.model_version.as_deref(),
         ];
-        r.cost_usd = ctx.prices.find(names.into_iter().flatten()).map(|p| p.cost(&usage));
+        r.cost_usd = ctx
+            .prices
+            .find(names.into_iter().flatten())
+            .map(|p| p.cost(&usage));
     }
     if ctx.record_bodies {
         r.request_body = call.request_body.as_deref().and_then(body_text_ref);
@@ -196,14 +215,22 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
 }
 
 /// Keel's own count when the provider reported none.
-fn estimate(operation: &Operation, model: Option<&str>, request: &Option<Value>, response: Option<&str>) -> Option<Usage> {
+fn estimate(
+    operation: &Operation,
+    model: Option<&str>,
+    request: &Option<Value>,
+    response: Option<&str>,
+) -> Option<Usage> {
     let model = model.unwrap_or("");
     let request = request.as_ref()?;
     let response: Option<Value> = response.and_then(|t| serde_json::from_str(t).ok());
     let (input, output) = match operation {
         Operation::ChatCompletions => (
             tokens::count_chat_prompt(model, request),
-            response.as_ref().map(|r| tokens::count_chat_completion(model, r)).unwrap_or(0),
+            response
+                .as_ref()
+                .map(|r| tokens::count_chat_completion(model, r))
+                .unwrap_or(0),
         ),
         Operation::Embeddings => (tokens::count_embeddings_input(model, request), 0),
     };

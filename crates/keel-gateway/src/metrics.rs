@@ -17,7 +17,10 @@ impl Metrics {
         static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
         let handle = HANDLE
             .get_or_init(|| {
-                let latency = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+                let latency = [
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                    120.0,
+                ];
                 PrometheusBuilder::new()
                     .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
                     .and_then(|b| b.install_recorder())
@@ -30,7 +33,10 @@ impl Metrics {
 
     /// The current metrics in Prometheus text format.
     pub fn render(&self) -> String {
-        self.handle.as_ref().map(PrometheusHandle::render).unwrap_or_default()
+        self.handle
+            .as_ref()
+            .map(PrometheusHandle::render)
+            .unwrap_or_default()
     }
 }
 
@@ -70,7 +76,11 @@ pub fn observe_call(m: &CallMetrics<'_>) {
     if let Some(ttft) = m.ttft_s {
         metrics::histogram!("keel_time_to_first_token_seconds", &labels).record(ttft);
     }
-    for (kind, n) in [("input", m.input_tokens), ("output", m.output_tokens), ("cached", m.cached_tokens)] {
+    for (kind, n) in [
+        ("input", m.input_tokens),
+        ("output", m.output_tokens),
+        ("cached", m.cached_tokens),
+    ] {
         if n > 0 {
             let mut l = labels.to_vec();
             l.push(("kind", kind.to_owned()));
@@ -79,6 +89,7 @@ pub fn observe_call(m: &CallMetrics<'_>) {
         }
     }
     if let Some(cost) = m.cost_usd {
-        metrics::counter!("keel_cost_usd_micros_total", &labels).increment((cost * 1_000_000.0).round() as u64);
+        metrics::counter!("keel_cost_usd_micros_total", &labels)
+            .increment((cost * 1_000_000.0).round() as u64);
     }
 }

@@ -49,9 +49,11 @@ pub struct PriceCatalog {
 
 impl PriceCatalog {
     /// The shipped catalog with `overrides` from the config on top.
-    pub fn load<'a>(overrides: impl IntoIterator<Item = (&'a String, &'a RawPrice)>) -> Result<Self, String> {
-        let file: CatalogFile =
-            serde_json::from_str(SHIPPED).map_err(|e| format!("the shipped price catalog is invalid: {e}"))?;
+    pub fn load<'a>(
+        overrides: impl IntoIterator<Item = (&'a String, &'a RawPrice)>,
+    ) -> Result<Self, String> {
+        let file: CatalogFile = serde_json::from_str(SHIPPED)
+            .map_err(|e| format!("the shipped price catalog is invalid: {e}"))?;
         let mut prices = file.models;
         for (model, p) in overrides {
             prices.insert(
@@ -92,7 +94,10 @@ mod tests {
         let c = PriceCatalog::load([]).unwrap();
         assert!(c.len() > 30);
         assert!(c.find(["gpt-4o"]).is_some());
-        assert!(c.find(["claude-sonnet-4-5"]).is_some() || c.find(["claude-sonnet-4-5-20250929"]).is_some());
+        assert!(
+            c.find(["claude-sonnet-4-5"]).is_some()
+                || c.find(["claude-sonnet-4-5-20250929"]).is_some()
+        );
         assert!(c.find(["gemini-2.5-flash"]).is_some());
     }
 

@@ -37,7 +37,9 @@ impl Running {
     /// Waits until the server has drained and every record is stored.
     pub async fn wait(self) -> Result<(), String> {
         drop(self.state);
-        self.done.await.map_err(|e| format!("server task failed: {e}"))?
+        self.done
+            .await
+            .map_err(|e| format!("server task failed: {e}"))?
     }
 }
 
@@ -57,15 +59,23 @@ pub async fn run(config: Config) -> Result<(), String> {
 #[allow(clippy::disallowed_methods)] // the server and writer tasks are awaited in `Running::wait`
 pub async fn start(config: Config) -> Result<Running, String> {
     let metrics = Metrics::install();
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create the data directory {}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        format!(
+            "cannot create the data directory {}: {e}",
+            config.data_dir.display()
+        )
+    })?;
     let master_key = match &config.master_key {
         Some(k) => k.clone(),
         None => master_key_file(&config.data_dir)?,
     };
-    let store = keel_store::open(config.database_url.as_deref(), &config.data_dir, config.writer.durability)
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = keel_store::open(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        config.writer.durability,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let (sink, writer) = keel_store::writer::channel(store.clone(), config.writer.clone());
     let writer_task = tokio::spawn(writer.run());
     let executor = Executor::new(config.executor.clone())?;
@@ -74,7 +84,9 @@ pub async fn start(config: Config) -> Result<Running, String> {
     discovery::discover_all(&executor, &mut entries).await;
     let registry = discovery::registry(&entries);
     if registry.is_empty() {
-        tracing::warn!("no models are configured: set OPENAI_API_KEY or add [[providers]] to keel.toml");
+        tracing::warn!(
+            "no models are configured: set OPENAI_API_KEY or add [[providers]] to keel.toml"
+        );
     }
     let listener = TcpListener::bind((config.host, config.port))
         .await
@@ -82,7 +94,15 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let tasks = Tasks::new();
     let state = Arc::new(AppState::new(
-        config, master_key, executor, registry, sink, store.clone(), prices, tasks.clone(), metrics,
+        config,
+        master_key,
+        executor,
+        registry,
+        sink,
+        store.clone(),
+        prices,
+        tasks.clone(),
+        metrics,
     ));
     tasks.spawn(discovery::retry_in_background(state.clone(), entries));
     let app = router(state.clone());
@@ -114,13 +134,20 @@ pub async fn start(config: Config) -> Result<Running, String> {
         drop(server_state);
         // The writer ends once every sink (held by the state) is gone and
         // its queue is empty.
-        writer_task.await.map_err(|e| format!("record writer failed: {e}"))?;
+        writer_task
+            .await
+            .map_err(|e| format!("record writer failed: {e}"))?;
         store.close().await;
         tracing::info!("stopped; every record is stored");
         Ok(())
     });
     tracing::info!(%addr, "keel listening on http://{addr}");
-    Ok(Running { addr, state, stop, done })
+    Ok(Running {
+        addr,
+        state,
+        stop,
+        done,
+    })
 }
 
 /// SIGTERM or Ctrl-C.

@@ -94,6 +94,9 @@ impl ModelSnapshot {
             .collect();
         let list = keel_api::models::ModelList::new(entries);
         let list_body = Bytes::from(serde_json::to_vec(&list).unwrap_or_default());
-        ModelSnapshot { registry, list_body }
+        ModelSnapshot {
+            registry,
+            list_body,
+        }
     }
 }

@@ -16,9 +16,13 @@ fn encoder(model: &str) -> Option<&'static CoreBPE> {
         .iter()
         .any(|p| model.starts_with(p));
     if newer {
-        O200K.get_or_init(|| tiktoken_rs::o200k_base().ok()).as_ref()
+        O200K
+            .get_or_init(|| tiktoken_rs::o200k_base().ok())
+            .as_ref()
     } else {
-        CL100K.get_or_init(|| tiktoken_rs::cl100k_base().ok()).as_ref()
+        CL100K
+            .get_or_init(|| tiktoken_rs::cl100k_base().ok())
+            .as_ref()
     }
 }
 
@@ -72,8 +76,14 @@ pub fn count_chat_completion(model: &str, response: &Value) -> u64 {
                         .iter()
                         .map(|tc| {
                             let f = tc.get("function");
-                            let name = f.and_then(|f| f.get("name")).and_then(Value::as_str).unwrap_or("");
-                            let args = f.and_then(|f| f.get("arguments")).and_then(Value::as_str).unwrap_or("");
+                            let name = f
+                                .and_then(|f| f.get("name"))
+                                .and_then(Value::as_str)
+                                .unwrap_or("");
+                            let args = f
+                                .and_then(|f| f.get("arguments"))
+                                .and_then(Value::as_str)
+                                .unwrap_or("");
                             count_text(model, name) + count_text(model, args)
                         })
                         .sum::<u64>()
@@ -137,6 +147,9 @@ mod tests {
         let resp = json!({"choices": [{"message": {"content": "hello world", "tool_calls": [
             {"function": {"name": "get", "arguments": "{}"}}]}}]});
         assert!(count_chat_completion("gpt-4o", &resp) >= 4);
-        assert_eq!(count_embeddings_input("x", &json!({"input": [[1, 2, 3], [4]]})), 4);
+        assert_eq!(
+            count_embeddings_input("x", &json!({"input": [[1, 2, 3], [4]]})),
+            4
+        );
     }
 }

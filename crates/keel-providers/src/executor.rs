@@ -75,7 +75,11 @@ impl Executor {
     }
 
     /// Sends `req` and waits for the response headers, at most `limit`.
-    pub async fn send(&self, req: UpstreamRequest, limit: Duration) -> Result<reqwest::Response, UpstreamError> {
+    pub async fn send(
+        &self,
+        req: UpstreamRequest,
+        limit: Duration,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let call = self
             .client
             .request(req.method, req.url)
@@ -127,11 +131,15 @@ impl Executor {
 }
 
 /// A streaming upstream body, with failures already classified.
-pub type ByteStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, UpstreamError>> + Send>>;
+pub type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, UpstreamError>> + Send>>;
 
 /// Turns a response into its body stream.
 pub fn body_stream(resp: reqwest::Response) -> ByteStream {
-    Box::pin(resp.bytes_stream().map(|r| r.map_err(|e| classify_body(&e))))
+    Box::pin(
+        resp.bytes_stream()
+            .map(|r| r.map_err(|e| classify_body(&e))),
+    )
 }
 
 /// Maps a failed `send` to what the client is told.

@@ -51,18 +51,29 @@ impl OpenAiProvider {
         if let Some(key) = &settings.api_key {
             let (name, value) = match settings.flavor {
                 Flavor::OpenAi => (AUTHORIZATION, format!("Bearer {}", key.expose_secret())),
-                Flavor::Azure { .. } => (HeaderName::from_static("api-key"), key.expose_secret().to_owned()),
+                Flavor::Azure { .. } => (
+                    HeaderName::from_static("api-key"),
+                    key.expose_secret().to_owned(),
+                ),
             };
-            let mut value = HeaderValue::from_str(&value)
-                .map_err(|_| format!("provider '{}': the API key contains invalid characters", settings.name))?;
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                format!(
+                    "provider '{}': the API key contains invalid characters",
+                    settings.name
+                )
+            })?;
             value.set_sensitive(true);
             headers.insert(name, value);
         }
         for (k, v) in &settings.headers {
             let name = HeaderName::try_from(k.as_str())
                 .map_err(|_| format!("provider '{}': invalid header name '{k}'", settings.name))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| format!("provider '{}': invalid value for header '{k}'", settings.name))?;
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                format!(
+                    "provider '{}': invalid value for header '{k}'",
+                    settings.name
+                )
+            })?;
             headers.insert(name, value);
         }
         let base_url = settings.base_url.trim_end_matches('/').to_owned();
@@ -130,7 +141,8 @@ impl Provider for OpenAiProvider {
     }
 
     fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, String> {
-        keel_api::models::parse_model_ids(body).map_err(|e| format!("not an OpenAI model list: {e}"))
+        keel_api::models::parse_model_ids(body)
+            .map_err(|e| format!("not an OpenAI model list: {e}"))
     }
 }
 
@@ -152,14 +164,21 @@ mod tests {
     #[test]
     fn openai_urls_and_bearer_auth() {
         let p = provider(Flavor::OpenAi);
-        let req = p.request(Operation::ChatCompletions, "gpt-4o", Bytes::from_static(b"{}"));
+        let req = p.request(
+            Operation::ChatCompletions,
+            "gpt-4o",
+            Bytes::from_static(b"{}"),
+        );
         assert_eq!(req.url, "https://example.test/v1/chat/completions");
         assert_eq!(req.headers[AUTHORIZATION], "Bearer sk-test");
         assert_eq!(req.headers["openai-organization"], "org-1");
         assert!(req.headers[AUTHORIZATION].is_sensitive());
         let req = p.request(Operation::Embeddings, "e", Bytes::new());
         assert_eq!(req.url, "https://example.test/v1/embeddings");
-        assert_eq!(p.models_request().unwrap().url, "https://example.test/v1/models");
+        assert_eq!(
+            p.models_request().unwrap().url,
+            "https://example.test/v1/models"
+        );
     }
 
     #[test]
@@ -175,8 +194,14 @@ mod tests {
         );
         assert_eq!(req.headers["api-key"], "sk-test");
         assert!(req.headers.get(AUTHORIZATION).is_none());
-        let req = p.request(Operation::Embeddings, "text-embedding-3-small", Bytes::new());
-        assert!(req.url.contains("/deployments/text-embedding-3-small/embeddings?"));
+        let req = p.request(
+            Operation::Embeddings,
+            "text-embedding-3-small",
+            Bytes::new(),
+        );
+        assert!(req
+            .url
+            .contains("/deployments/text-embedding-3-small/embeddings?"));
     }
 
     #[test]

@@ -102,12 +102,25 @@ mod tests {
         r.add(provider("a"), &["m1".into(), "shared".into()]);
         r.add(provider("b"), &["shared".into(), "org/model".into()]);
         assert_eq!(r.resolve("m1").unwrap().provider.name(), "a");
-        assert_eq!(r.resolve("shared").unwrap().provider.name(), "a", "first provider wins");
+        assert_eq!(
+            r.resolve("shared").unwrap().provider.name(),
+            "a",
+            "first provider wins"
+        );
         let b = r.resolve("b/shared").unwrap();
-        assert_eq!((b.provider.name(), b.upstream_model.as_ref()), ("b", "shared"));
+        assert_eq!(
+            (b.provider.name(), b.upstream_model.as_ref()),
+            ("b", "shared")
+        );
         let slashed = r.resolve("org/model").unwrap();
-        assert_eq!((slashed.provider.name(), slashed.upstream_model.as_ref()), ("b", "org/model"));
-        assert_eq!(r.resolve("b/org/model").unwrap().upstream_model.as_ref(), "org/model");
+        assert_eq!(
+            (slashed.provider.name(), slashed.upstream_model.as_ref()),
+            ("b", "org/model")
+        );
+        assert_eq!(
+            r.resolve("b/org/model").unwrap().upstream_model.as_ref(),
+            "org/model"
+        );
         assert!(r.resolve("nope").is_none());
         assert!(r.resolve("a/nope").is_none());
         assert_eq!(r.len(), 4);

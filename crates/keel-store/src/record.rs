@@ -163,7 +163,10 @@ impl Serialize for JsonView<'_> {
         m.serialize_entry("raw_usage", &r.raw_usage.as_deref().map(as_raw_json))?;
         if self.with_bodies {
             m.serialize_entry("request_body", &r.request_body.as_deref().map(as_raw_json))?;
-            m.serialize_entry("response_body", &r.response_body.as_deref().map(as_raw_json))?;
+            m.serialize_entry(
+                "response_body",
+                &r.response_body.as_deref().map(as_raw_json),
+            )?;
         }
         m.end()
     }

@@ -47,16 +47,26 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens (creating if needed) and migrates the store named by `database_url`:
 /// `sqlite://PATH` (relative paths are under `data_dir`) or `postgres://…`.
-pub async fn open(database_url: Option<&str>, data_dir: &Path, durability: Durability) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn open(
+    database_url: Option<&str>,
+    data_dir: &Path,
+    durability: Durability,
+) -> Result<Arc<dyn Store>, StoreError> {
     match database_url {
         None => {
             let path = data_dir.join("keel.db");
             Ok(Arc::new(SqliteStore::open(&path, durability).await?))
         }
         Some(url) if url.starts_with("sqlite:") => {
-            let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            let rest = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
             let path = Path::new(rest);
-            let path = if path.is_absolute() { path.to_path_buf() } else { data_dir.join(path) };
+            let path = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                data_dir.join(path)
+            };
             Ok(Arc::new(SqliteStore::open(&path, durability).await?))
         }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {

@@ -34,7 +34,11 @@ pub fn parse_time(input: &str, now_ms: i64) -> Result<i64, String> {
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("'{input}': unknown unit '{unit}' (use s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "'{input}': unknown unit '{unit}' (use s, m, h or d)"
+            ))
+        }
     };
     Ok(now_ms - n * unit_ms)
 }
@@ -51,7 +55,10 @@ mod tests {
 
     #[test]
     fn parses_ages() {
-        assert_eq!(parse_time("2h", 10_000_000).unwrap(), 10_000_000 - 7_200_000);
+        assert_eq!(
+            parse_time("2h", 10_000_000).unwrap(),
+            10_000_000 - 7_200_000
+        );
         assert_eq!(parse_time("30s", 100_000).unwrap(), 70_000);
         assert!(parse_time("2 weeks", 0).is_err());
         assert!(parse_time("yesterday", 0).is_err());

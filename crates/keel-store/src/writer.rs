@@ -130,7 +130,9 @@ impl Writer {
                 let deadline = tokio::time::Instant::now() + self.config.flush_interval;
                 while jobs.len() < self.config.max_batch {
                     let room = self.config.max_batch - jobs.len();
-                    match tokio::time::timeout_at(deadline, self.rx.recv_many(&mut jobs, room)).await {
+                    match tokio::time::timeout_at(deadline, self.rx.recv_many(&mut jobs, room))
+                        .await
+                    {
                         Ok(0) | Err(_) => break,
                         Ok(_) => {}
                     }
@@ -174,4 +176,3 @@ impl Writer {
         }
     }
 }
-

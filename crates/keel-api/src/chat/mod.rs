@@ -180,10 +180,9 @@ impl<'a> ChatRequest<'a> {
 
     /// `stream_options` as sent, with `include_usage` set to true.
     fn stream_options_with_usage(&self) -> String {
-        let existing = self
-            .raw
-            .get("stream_options")
-            .and_then(|raw| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get()).ok());
+        let existing = self.raw.get("stream_options").and_then(|raw| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get()).ok()
+        });
         match existing {
             Some(mut map) => {
                 map.insert("include_usage".into(), serde_json::Value::Bool(true));

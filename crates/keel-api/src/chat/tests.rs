@@ -11,7 +11,10 @@ fn keeps_every_field_and_forwards_unchanged_bytes() {
     let req = ChatRequest::parse(body).unwrap();
     assert_eq!(req.facts.model, "gpt-4o");
     assert!(!req.facts.stream);
-    assert!(req.upstream_body("gpt-4o").is_none(), "nothing to rewrite: send original bytes");
+    assert!(
+        req.upstream_body("gpt-4o").is_none(),
+        "nothing to rewrite: send original bytes"
+    );
     assert_eq!(req.raw.get("x_custom").unwrap().get(), r#"{"a":[1,2]}"#);
 }
 
@@ -37,7 +40,10 @@ fn streams_always_ask_for_usage() {
     let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":false,"other":1}}"#;
     let req = ChatRequest::parse(body).unwrap();
     let out: serde_json::Value = serde_json::from_slice(&req.upstream_body("m").unwrap()).unwrap();
-    assert_eq!(out["stream_options"], serde_json::json!({"include_usage": true, "other": 1}));
+    assert_eq!(
+        out["stream_options"],
+        serde_json::json!({"include_usage": true, "other": 1})
+    );
 
     let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
     let req = ChatRequest::parse(body).unwrap();
@@ -70,7 +76,11 @@ fn malformed_json_is_a_400_with_position() {
     assert!(err.message.contains("not valid JSON"), "{}", err.message);
     assert!(err.message.contains("line 1"), "{}", err.message);
     let err = parse_err(r#"[1,2]"#);
-    assert!(err.message.contains("must be a JSON object"), "{}", err.message);
+    assert!(
+        err.message.contains("must be a JSON object"),
+        "{}",
+        err.message
+    );
     let err = parse_err(r#"{"model":"m","messages":[{"role":"user","content":"x"}]} trailing"#);
     assert_eq!(err.status(), 400);
 }
@@ -79,29 +89,86 @@ fn malformed_json_is_a_400_with_position() {
 fn each_bad_field_is_named() {
     let cases = [
         (r#"{"messages":[{"role":"user","content":"x"}]}"#, "model"),
-        (r#"{"model":5,"messages":[{"role":"user","content":"x"}]}"#, "model"),
-        (r#"{"model":"","messages":[{"role":"user","content":"x"}]}"#, "model"),
+        (
+            r#"{"model":5,"messages":[{"role":"user","content":"x"}]}"#,
+            "model",
+        ),
+        (
+            r#"{"model":"","messages":[{"role":"user","content":"x"}]}"#,
+            "model",
+        ),
         (r#"{"model":"m"}"#, "messages"),
         (r#"{"model":"m","messages":[]}"#, "messages"),
         (r#"{"model":"m","messages":"hi"}"#, "messages"),
         (r#"{"model":"m","messages":[42]}"#, "messages[0]"),
-        (r#"{"model":"m","messages":[{"content":"x"}]}"#, "messages[0].role"),
-        (r#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#, "messages[0].role"),
-        (r#"{"model":"m","messages":[{"role":"user"}]}"#, "messages[0].content"),
-        (r#"{"model":"m","messages":[{"role":"user","content":5}]}"#, "messages[0].content"),
-        (r#"{"model":"m","messages":[{"role":"user","content":[{"text":"x"}]}]}"#, "messages[0].content[0].type"),
-        (r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#, "messages[0].tool_call_id"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#, "temperature"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3}"#, "temperature"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#, "stream"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":0}"#, "n"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":-1}"#, "max_tokens"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":[1]}"#, "stop"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":{}}"#, "tools"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{}}]}"#, "tools[0]"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"maybe"}"#, "tool_choice"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"yaml"}}"#, "response_format.type"),
-        (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}"#, "stream_options"),
+        (
+            r#"{"model":"m","messages":[{"content":"x"}]}"#,
+            "messages[0].role",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#,
+            "messages[0].role",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user"}]}"#,
+            "messages[0].content",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":5}]}"#,
+            "messages[0].content",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":[{"text":"x"}]}]}"#,
+            "messages[0].content[0].type",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#,
+            "messages[0].tool_call_id",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#,
+            "temperature",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3}"#,
+            "temperature",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
+            "stream",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":0}"#,
+            "n",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":-1}"#,
+            "max_tokens",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":[1]}"#,
+            "stop",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":{}}"#,
+            "tools",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{}}]}"#,
+            "tools[0]",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"maybe"}"#,
+            "tool_choice",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"yaml"}}"#,
+            "response_format.type",
+        ),
+        (
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}"#,
+            "stream_options",
+        ),
     ];
     for (body, param) in cases {
         let err = parse_err(body);
@@ -112,12 +179,16 @@ fn each_bad_field_is_named() {
 
 #[test]
 fn escaped_model_names_decode() {
-    let req = ChatRequest::parse(br#"{"model":"a\/b","messages":[{"role":"user","content":"x"}]}"#).unwrap();
+    let req = ChatRequest::parse(br#"{"model":"a\/b","messages":[{"role":"user","content":"x"}]}"#)
+        .unwrap();
     assert_eq!(req.facts.model, "a/b");
 }
 
 #[test]
 fn appends_fields_not_present() {
     let raw = RawObject::parse(br#"{"a":1}"#).unwrap();
-    assert_eq!(raw.write_with(&[("b", "2"), ("a", "3")], 8), br#"{"a":3,"b":2}"#);
+    assert_eq!(
+        raw.write_with(&[("b", "2"), ("a", "3")], 8),
+        br#"{"a":3,"b":2}"#
+    );
 }

@@ -19,7 +19,14 @@ pub struct ChatFacts<'a> {
     pub n: u32,
 }
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 impl<'a> ChatFacts<'a> {
     /// Validates `raw` as a chat completions request.
@@ -68,7 +75,10 @@ impl<'a> ChatFacts<'a> {
         optional::<&str>(raw, "user", "a string")?;
         if let Some(top) = optional::<u32>(raw, "top_logprobs", "an integer")? {
             if top > 20 {
-                return Err(ApiError::invalid("top_logprobs", "'top_logprobs' must be between 0 and 20"));
+                return Err(ApiError::invalid(
+                    "top_logprobs",
+                    "'top_logprobs' must be between 0 and 20",
+                ));
             }
         }
         check_stop(raw)?;
@@ -121,7 +131,10 @@ pub(crate) fn optional<'a, T: Deserialize<'a>>(
 fn check_number(raw: &RawObject<'_>, key: &str, min: f64, max: f64) -> Result<(), ApiError> {
     if let Some(x) = optional::<f64>(raw, key, "a number")? {
         if !(min..=max).contains(&x) {
-            return Err(ApiError::invalid(key, format!("'{key}' must be between {min} and {max}")));
+            return Err(ApiError::invalid(
+                key,
+                format!("'{key}' must be between {min} and {max}"),
+            ));
         }
     }
     Ok(())
@@ -134,8 +147,6 @@ struct MessageCheck<'a> {
     #[serde(borrow)]
     content: Option<&'a RawValue>,
     #[serde(borrow)]
-    tool_calls: Option<&'a RawValue>,
-    #[serde(borrow)]
     tool_call_id: Option<&'a RawValue>,
 }
 
@@ -146,10 +157,14 @@ struct PartCheck<'a> {
 }
 
 fn check_messages(messages: &RawValue) -> Result<(), ApiError> {
-    let list: Vec<&RawValue> = serde_json::from_str(messages.get())
-        .map_err(|_| ApiError::invalid("messages", "'messages' must be an array of message objects"))?;
+    let list: Vec<&RawValue> = serde_json::from_str(messages.get()).map_err(|_| {
+        ApiError::invalid("messages", "'messages' must be an array of message objects")
+    })?;
     if list.is_empty() {
-        return Err(ApiError::invalid("messages", "'messages' must contain at least one message"));
+        return Err(ApiError::invalid(
+            "messages",
+            "'messages' must contain at least one message",
+        ));
     }
     for (i, item) in list.iter().enumerate() {
         let at = |field: &str| format!("messages[{i}]{field}");
@@ -158,25 +173,39 @@ fn check_messages(messages: &RawValue) -> Result<(), ApiError> {
         let role: &str = msg
             .role
             .and_then(|r| serde_json::from_str(r.get()).ok())
-            .ok_or_else(|| ApiError::invalid(at(".role"), format!("{} must be a string", at(".role"))))?;
+            .ok_or_else(|| {
+                ApiError::invalid(at(".role"), format!("{} must be a string", at(".role")))
+            })?;
         if !ROLES.contains(&role) {
             return Err(ApiError::invalid(
                 at(".role"),
-                format!("{} '{role}' is not one of {}", at(".role"), ROLES.join(", ")),
+                format!(
+                    "{} '{role}' is not one of {}",
+                    at(".role"),
+                    ROLES.join(", ")
+                ),
             ));
         }
-        let content_optional = role == "assistant" && msg.tool_calls.is_some_and(|t| t.get() != "null")
-            || role == "assistant" && msg.content.is_some_and(|c| c.get() == "null");
+        // An assistant turn may carry only tool calls (content null or absent).
+        let content_optional = role == "assistant";
         match msg.content.map(|c| c.get().as_bytes().first().copied()) {
-            None if content_optional || role == "assistant" => {}
-            None => return Err(ApiError::invalid(at(".content"), format!("missing {}", at(".content")))),
+            None if content_optional => {}
+            None => {
+                return Err(ApiError::invalid(
+                    at(".content"),
+                    format!("missing {}", at(".content")),
+                ))
+            }
             Some(Some(b'"')) => {}
             Some(Some(b'n')) if content_optional => {}
             Some(Some(b'[')) => check_parts(msg.content, &at(".content"))?,
             Some(_) => {
                 return Err(ApiError::invalid(
                     at(".content"),
-                    format!("{} must be a string or an array of content parts", at(".content")),
+                    format!(
+                        "{} must be a string or an array of content parts",
+                        at(".content")
+                    ),
                 ))
             }
         }
@@ -214,7 +243,10 @@ fn check_stop(raw: &RawObject<'_>) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid("stop", "'stop' must be a string or an array of up to 4 strings"))
+        Err(ApiError::invalid(
+            "stop",
+            "'stop' must be a string or an array of up to 4 strings",
+        ))
     }
 }
 
@@ -274,7 +306,10 @@ fn check_response_format(raw: &RawObject<'_>) -> Result<(), ApiError> {
         return Ok(());
     };
     let f: FormatCheck = serde_json::from_str(v.get()).map_err(|_| {
-        ApiError::invalid("response_format", "'response_format' must be an object with a string 'type'")
+        ApiError::invalid(
+            "response_format",
+            "'response_format' must be an object with a string 'type'",
+        )
     })?;
     match f.format_type.as_ref() {
         "text" | "json_object" => Ok(()),
@@ -285,7 +320,9 @@ fn check_response_format(raw: &RawObject<'_>) -> Result<(), ApiError> {
         )),
         other => Err(ApiError::invalid(
             "response_format.type",
-            format!("'response_format.type' '{other}' is not one of text, json_object, json_schema"),
+            format!(
+                "'response_format.type' '{other}' is not one of text, json_object, json_schema"
+            ),
         )),
     }
 }

@@ -56,17 +56,26 @@ enum ShowCommand {
 /// Runs `keel logs`.
 pub fn run(args: LogsArgs) -> Result<(), String> {
     super::runtime()?.block_on(async move {
-        let data_dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("keel-data"));
+        let data_dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("keel-data"));
         let store = keel_store::open(args.database_url.as_deref(), &data_dir, Durability::Batched)
             .await
             .map_err(|e| e.to_string())?;
         let mut out = std::io::stdout().lock();
         let result = match &args.show {
-            Some(ShowCommand::Show { id }) => match store.get(id).await.map_err(|e| e.to_string())? {
-                Some(r) if args.json => writeln!(out, "{}", r.to_json(true)).map_err(|e| e.to_string()),
-                Some(r) => write_detail(&mut out, &r),
-                None => Err(format!("no record with id '{id}' (or the prefix is not unique)")),
-            },
+            Some(ShowCommand::Show { id }) => {
+                match store.get(id).await.map_err(|e| e.to_string())? {
+                    Some(r) if args.json => {
+                        writeln!(out, "{}", r.to_json(true)).map_err(|e| e.to_string())
+                    }
+                    Some(r) => write_detail(&mut out, &r),
+                    None => Err(format!(
+                        "no record with id '{id}' (or the prefix is not unique)"
+                    )),
+                }
+            }
             None => {
                 let filter = filter(&args)?;
                 let records = store.list(&filter).await.map_err(|e| e.to_string())?;
@@ -92,8 +101,16 @@ fn filter(args: &LogsArgs) -> Result<LogFilter, String> {
         status: args.status.clone(),
         key_id: args.key.clone(),
         trace_id: args.trace.clone(),
-        since_ms: args.since.as_deref().map(|s| parse_time(s, now)).transpose()?,
-        until_ms: args.until.as_deref().map(|s| parse_time(s, now)).transpose()?,
+        since_ms: args
+            .since
+            .as_deref()
+            .map(|s| parse_time(s, now))
+            .transpose()?,
+        until_ms: args
+            .until
+            .as_deref()
+            .map(|s| parse_time(s, now))
+            .transpose()?,
         limit: args.limit,
     })
 }
@@ -102,14 +119,23 @@ fn write_table(out: &mut impl Write, records: &[Invocation]) -> Result<(), Strin
     let io = |e: std::io::Error| e.to_string();
     writeln!(
         out,
-        "{:<24} {:<36} {:>6} {:<28} {:>8} {:>8} {:>11} {:>10}  {}",
-        "TIME", "ID", "STATUS", "MODEL", "IN", "OUT", "COST", "LATENCY", "ERROR"
+        "{:<24} {:<36} {:>6} {:<28} {:>8} {:>8} {:>11} {:>10}  ERROR",
+        "TIME", "ID", "STATUS", "MODEL", "IN", "OUT", "COST", "LATENCY"
     )
     .map_err(io)?;
     for r in records {
         let model = r.requested_model.as_deref().unwrap_or("-");
-        let cost = r.cost_usd.map(|c| format!("${c:.6}")).unwrap_or_else(|| "-".into());
-        let tokens = |n: i64| if r.token_source == "estimated" { format!("~{n}") } else { n.to_string() };
+        let cost = r
+            .cost_usd
+            .map(|c| format!("${c:.6}"))
+            .unwrap_or_else(|| "-".into());
+        let tokens = |n: i64| {
+            if r.token_source == "estimated" {
+                format!("~{n}")
+            } else {
+                n.to_string()
+            }
+        };
         writeln!(
             out,
             "{:<24} {:<36} {:>6} {:<28} {:>8} {:>8} {:>11} {:>8.1}ms  {}",
@@ -129,7 +155,8 @@ fn write_table(out: &mut impl Write, records: &[Invocation]) -> Result<(), Strin
 }
 
 fn write_detail(out: &mut impl Write, r: &Invocation) -> Result<(), String> {
-    let value: serde_json::Value = serde_json::from_str(&r.to_json(true)).map_err(|e| e.to_string())?;
+    let value: serde_json::Value =
+        serde_json::from_str(&r.to_json(true)).map_err(|e| e.to_string())?;
     let pretty = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
     writeln!(out, "{pretty}").map_err(|e| e.to_string())
 }
@@ -138,6 +165,9 @@ fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
-        s.chars().take(max - 1).chain(std::iter::once('…')).collect()
+        s.chars()
+            .take(max - 1)
+            .chain(std::iter::once('…'))
+            .collect()
     }
 }

@@ -43,14 +43,18 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         durability: args.durability,
     };
     let file = super::config_path(args.config);
-    let config = load(file.as_deref(), overrides, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())?;
+    let config = load(file.as_deref(), overrides, &|name| std::env::var(name).ok())
+        .map_err(|e| e.to_string())?;
     super::runtime()?.block_on(keel_gateway::server::run(config))
 }
 
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEEL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {

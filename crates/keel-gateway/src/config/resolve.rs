@@ -78,10 +78,20 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn error(&self, span: Option<Range<usize>>, key: &str, message: impl Into<String>) -> ConfigError {
+    fn error(
+        &self,
+        span: Option<Range<usize>>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             file: self.file.map(Path::to_path_buf),
-            line: span.map(|s| self.text[..s.start.min(self.text.len())].matches('\n').count() + 1),
+            line: span.map(|s| {
+                self.text[..s.start.min(self.text.len())]
+                    .matches('\n')
+                    .count()
+                    + 1
+            }),
             key: key.to_owned(),
             message: message.into(),
         }
@@ -91,7 +101,12 @@ impl Ctx<'_> {
         self.error(Some(value.span()), key, message)
     }
 
-    fn positive_ms(&self, v: &Option<Spanned<u64>>, key: &str, default_ms: u64) -> Result<Duration, ConfigError> {
+    fn positive_ms(
+        &self,
+        v: &Option<Spanned<u64>>,
+        key: &str,
+        default_ms: u64,
+    ) -> Result<Duration, ConfigError> {
         match v {
             None => Ok(Duration::from_millis(default_ms)),
             Some(s) if *s.get_ref() == 0 => Err(self.at(s, key, "must be greater than 0")),
@@ -99,7 +114,12 @@ impl Ctx<'_> {
         }
     }
 
-    fn positive(&self, v: &Option<Spanned<u64>>, key: &str, default: u64) -> Result<usize, ConfigError> {
+    fn positive(
+        &self,
+        v: &Option<Spanned<u64>>,
+        key: &str,
+        default: u64,
+    ) -> Result<usize, ConfigError> {
         match v {
             None => Ok(default as usize),
             Some(s) if *s.get_ref() == 0 => Err(self.at(s, key, "must be greater than 0")),
@@ -115,7 +135,11 @@ impl Ctx<'_> {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<SecretString, ConfigError> {
         let Some(name) = v.get_ref().strip_prefix("env:") else {
-            return Err(self.at(v, key, "secrets are written as env:NAME (the variable that holds the secret), not inline"));
+            return Err(self.at(
+                v,
+                key,
+                "secrets are written as env:NAME (the variable that holds the secret), not inline",
+            ));
         };
         match env(name) {
             Some(value) if !value.is_empty() => Ok(SecretString::from(value)),
@@ -131,10 +155,13 @@ impl Ctx<'_> {
     ) -> Result<Config, ConfigError> {
         let host = match (overrides.host, &raw.server.host) {
             (Some(h), _) => h,
-            (None, Some(h)) => h
-                .get_ref()
-                .parse()
-                .map_err(|_| self.at(h, "server.host", "must be an IP address such as 127.0.0.1 or 0.0.0.0"))?,
+            (None, Some(h)) => h.get_ref().parse().map_err(|_| {
+                self.at(
+                    h,
+                    "server.host",
+                    "must be an IP address such as 127.0.0.1 or 0.0.0.0",
+                )
+            })?,
             (None, None) => IpAddr::from([127, 0, 0, 1]),
         };
         let port = overrides
@@ -146,36 +173,59 @@ impl Ctx<'_> {
             (None, Some(k)) if !k.is_empty() => Some(SecretString::from(k)),
             (None, _) => None,
         };
-        let durability_text = overrides
+        let durability_text = overrides.durability.clone().or(raw
+            .store
             .durability
-            .clone()
-            .or(raw.store.durability.as_ref().map(|d| d.get_ref().clone()));
+            .as_ref()
+            .map(|d| d.get_ref().clone()));
         let durability = match durability_text.as_deref() {
             None | Some("batched") => Durability::Batched,
             Some("sync") => Durability::Sync,
             Some(other) => {
                 let message = format!("'{other}' is not a durability; use \"batched\" or \"sync\"");
                 return Err(match &raw.store.durability {
-                    Some(d) if overrides.durability.is_none() => self.at(d, "store.durability", message),
+                    Some(d) if overrides.durability.is_none() => {
+                        self.at(d, "store.durability", message)
+                    }
                     _ => self.error(None, "durability", message),
                 });
             }
         };
         let up = &raw.upstream;
         let executor = ExecutorConfig {
-            connect_timeout: self.positive_ms(&up.connect_timeout_ms, "upstream.connect_timeout_ms", 5_000)?,
-            request_timeout: self.positive_ms(&up.request_timeout_ms, "upstream.request_timeout_ms", 600_000)?,
+            connect_timeout: self.positive_ms(
+                &up.connect_timeout_ms,
+                "upstream.connect_timeout_ms",
+                5_000,
+            )?,
+            request_timeout: self.positive_ms(
+                &up.request_timeout_ms,
+                "upstream.request_timeout_ms",
+                600_000,
+            )?,
             stream_first_byte_timeout: self.positive_ms(
                 &up.stream_first_byte_timeout_ms,
                 "upstream.stream_first_byte_timeout_ms",
                 600_000,
             )?,
-            stream_idle_timeout: self.positive_ms(&up.stream_idle_timeout_ms, "upstream.stream_idle_timeout_ms", 300_000)?,
-            max_response_bytes: self.positive(&up.max_response_bytes, "upstream.max_response_bytes", 64 << 20)?,
+            stream_idle_timeout: self.positive_ms(
+                &up.stream_idle_timeout_ms,
+                "upstream.stream_idle_timeout_ms",
+                300_000,
+            )?,
+            max_response_bytes: self.positive(
+                &up.max_response_bytes,
+                "upstream.max_response_bytes",
+                64 << 20,
+            )?,
         };
         let writer = WriterConfig {
             capacity: self.positive(&raw.store.queue_capacity, "store.queue_capacity", 8192)?,
-            flush_interval: self.positive_ms(&raw.store.flush_interval_ms, "store.flush_interval_ms", 100)?,
+            flush_interval: self.positive_ms(
+                &raw.store.flush_interval_ms,
+                "store.flush_interval_ms",
+                100,
+            )?,
             max_batch: 256,
             durability,
         };
@@ -184,7 +234,11 @@ impl Ctx<'_> {
         for (i, p) in raw.providers.iter().enumerate() {
             let provider = self.provider(i, p, env)?;
             if !names.insert(provider.name.clone()) {
-                return Err(self.at(&p.name, &format!("providers[{i}].name"), "another provider already has this name"));
+                return Err(self.at(
+                    &p.name,
+                    &format!("providers[{i}].name"),
+                    "another provider already has this name",
+                ));
             }
             providers.push(provider);
         }
@@ -199,18 +253,36 @@ impl Ctx<'_> {
         Ok(Config {
             host,
             port,
-            data_dir: overrides.data_dir.unwrap_or_else(|| PathBuf::from("keel-data")),
+            data_dir: overrides
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from("keel-data")),
             master_key,
-            max_body_bytes: self.positive(&raw.server.max_body_bytes, "server.max_body_bytes", 10 << 20)?,
-            shutdown_grace: self.positive_ms(&raw.server.shutdown_grace_ms, "server.shutdown_grace_ms", 30_000)?,
+            max_body_bytes: self.positive(
+                &raw.server.max_body_bytes,
+                "server.max_body_bytes",
+                10 << 20,
+            )?,
+            shutdown_grace: self.positive_ms(
+                &raw.server.shutdown_grace_ms,
+                "server.shutdown_grace_ms",
+                30_000,
+            )?,
             record_bodies: raw.server.record_bodies.unwrap_or(true),
             database_url: overrides
                 .database_url
                 .or(raw.store.database_url.map(Spanned::into_inner)),
             writer,
             executor,
-            drain_timeout: self.positive_ms(&up.drain_timeout_ms, "upstream.drain_timeout_ms", 30_000)?,
-            drain_max_bytes: self.positive(&up.drain_max_bytes, "upstream.drain_max_bytes", 4 << 20)?,
+            drain_timeout: self.positive_ms(
+                &up.drain_timeout_ms,
+                "upstream.drain_timeout_ms",
+                30_000,
+            )?,
+            drain_max_bytes: self.positive(
+                &up.drain_max_bytes,
+                "upstream.drain_max_bytes",
+                4 << 20,
+            )?,
             providers,
             prices,
         })
@@ -225,11 +297,19 @@ impl Ctx<'_> {
         let key = |field: &str| format!("providers[{i}].{field}");
         let name = p.name.get_ref().trim();
         if name.is_empty() || name.contains('/') {
-            return Err(self.at(&p.name, &key("name"), "must be non-empty and contain no '/'"));
+            return Err(self.at(
+                &p.name,
+                &key("name"),
+                "must be non-empty and contain no '/'",
+            ));
         }
         let base_url = p.base_url.get_ref();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(self.at(&p.base_url, &key("base_url"), "must start with http:// or https://"));
+            return Err(self.at(
+                &p.base_url,
+                &key("base_url"),
+                "must start with http:// or https://",
+            ));
         }
         let api_key = p
             .api_key
@@ -240,7 +320,11 @@ impl Ctx<'_> {
             None | Some("openai") => Flavor::OpenAi,
             Some("azure") => {
                 let version = p.api_version.as_ref().ok_or_else(|| {
-                    self.at(&p.name, &key("api_version"), "Azure OpenAI needs an api_version, e.g. \"2024-10-21\"")
+                    self.at(
+                        &p.name,
+                        &key("api_version"),
+                        "Azure OpenAI needs an api_version, e.g. \"2024-10-21\"",
+                    )
                 })?;
                 Flavor::Azure {
                     api_version: version.get_ref().clone(),
@@ -249,15 +333,28 @@ impl Ctx<'_> {
             }
             Some(other) => {
                 let kind = p.kind.as_ref().map(|k| k.span());
-                return Err(self.error(kind, &key("kind"), format!("unknown kind '{other}'; use \"openai\" or \"azure\"")));
+                return Err(self.error(
+                    kind,
+                    &key("kind"),
+                    format!("unknown kind '{other}'; use \"openai\" or \"azure\""),
+                ));
             }
         };
         let mut models = p.models.clone();
         if matches!(flavor, Flavor::Azure { .. }) {
-            models.extend(p.deployments.keys().filter(|m| !p.models.contains(m)).cloned());
+            models.extend(
+                p.deployments
+                    .keys()
+                    .filter(|m| !p.models.contains(m))
+                    .cloned(),
+            );
         }
         if models.is_empty() && !p.discover {
-            return Err(self.at(&p.name, &key("models"), "list the models it serves, or set discover = true"));
+            return Err(self.at(
+                &p.name,
+                &key("models"),
+                "list the models it serves, or set discover = true",
+            ));
         }
         Ok(ProviderConfig {
             name: name.to_owned(),

@@ -27,7 +27,9 @@ fn config_cases() {
         match std::fs::read_to_string(&expected_path) {
             Ok(expected) => {
                 let err = result.expect_err(&format!("{} should fail", path.display()));
-                let shown = err.to_string().replace(&path.display().to_string(), "keel.toml");
+                let shown = err
+                    .to_string()
+                    .replace(&path.display().to_string(), "keel.toml");
                 assert_eq!(shown, expected.trim(), "{}", path.display());
             }
             Err(_) => {
@@ -41,15 +43,27 @@ fn config_cases() {
 #[test]
 fn full_config_values_arrive() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config/cases");
-    let c = load(Some(&dir.join("valid_full.toml")), Overrides::default(), &env).unwrap();
+    let c = load(
+        Some(&dir.join("valid_full.toml")),
+        Overrides::default(),
+        &env,
+    )
+    .unwrap();
     assert_eq!(c.port, 4100);
     assert_eq!(c.max_body_bytes, 2048);
     assert_eq!(c.writer.durability, keel_store::Durability::Sync);
     assert_eq!(c.executor.request_timeout, Duration::from_millis(1500));
     assert_eq!(c.providers.len(), 2);
-    assert_eq!(c.providers[0].models, vec!["gpt-4o".to_owned(), "gpt-4o-mini".to_owned()]);
+    assert_eq!(
+        c.providers[0].models,
+        vec!["gpt-4o".to_owned(), "gpt-4o-mini".to_owned()]
+    );
     assert!(matches!(c.providers[1].flavor, Flavor::Azure { .. }));
-    assert_eq!(c.providers[1].models, vec!["gpt-4o".to_owned()], "Azure deployments are models");
+    assert_eq!(
+        c.providers[1].models,
+        vec!["gpt-4o".to_owned()],
+        "Azure deployments are models"
+    );
     assert_eq!(c.prices["my-model"].output, 2.0);
 }
 
@@ -82,5 +96,8 @@ fn zero_config_uses_openai_env() {
     assert_eq!(c.data_dir, std::path::PathBuf::from("keel-data"));
 
     let none = load(None, Overrides::default(), &|_| None).unwrap();
-    assert!(none.providers.is_empty(), "no key, no provider: serve and say so on /health/ready");
+    assert!(
+        none.providers.is_empty(),
+        "no key, no provider: serve and say so on /health/ready"
+    );
 }

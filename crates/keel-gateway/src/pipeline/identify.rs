@@ -13,7 +13,10 @@ pub fn identify(headers: &HeaderMap, master_key: &SecretString) -> Result<&'stat
     let presented = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim);
     match presented {
@@ -21,8 +24,13 @@ pub fn identify(headers: &HeaderMap, master_key: &SecretString) -> Result<&'stat
             ErrorKind::Unauthorized,
             "Missing API key. Send it as 'Authorization: Bearer <key>'.",
         )),
-        Some(key) if constant_time_eq(key.as_bytes(), master_key.expose_secret().as_bytes()) => Ok(MASTER_KEY_ID),
-        Some(_) => Err(ApiError::new(ErrorKind::Unauthorized, "Incorrect API key provided.")),
+        Some(key) if constant_time_eq(key.as_bytes(), master_key.expose_secret().as_bytes()) => {
+            Ok(MASTER_KEY_ID)
+        }
+        Some(_) => Err(ApiError::new(
+            ErrorKind::Unauthorized,
+            "Incorrect API key provided.",
+        )),
     }
 }
 
@@ -49,8 +57,14 @@ mod tests {
     #[test]
     fn accepts_bearer_and_x_api_key() {
         let key = SecretString::from("k-123");
-        assert_eq!(identify(&headers(&[("authorization", "Bearer k-123")]), &key).unwrap(), MASTER_KEY_ID);
-        assert_eq!(identify(&headers(&[("x-api-key", "k-123")]), &key).unwrap(), MASTER_KEY_ID);
+        assert_eq!(
+            identify(&headers(&[("authorization", "Bearer k-123")]), &key).unwrap(),
+            MASTER_KEY_ID
+        );
+        assert_eq!(
+            identify(&headers(&[("x-api-key", "k-123")]), &key).unwrap(),
+            MASTER_KEY_ID
+        );
     }
 
     #[test]

@@ -12,10 +12,10 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use keel_providers::executor::{body_stream, ByteStream};
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use keel_api::sse::{Event, SseDecoder};
 use keel_api::{ApiError, ErrorKind};
+use keel_providers::executor::{body_stream, ByteStream};
 use keel_store::Outcome;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -32,14 +32,17 @@ const MAX_EVENT_BYTES: usize = 4 << 20;
 /// response is partial but the usage (last event) is still read.
 const MAX_KEPT_BYTES: usize = 8 << 20;
 
-
 /// Sends a prepared streaming call and relays its events.
 pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Response {
     let config = state.executor.config();
     let provider = p.route.provider.clone();
     let request = provider.request(call.operation, &p.route.upstream_model, p.body);
     call.attempts = 1;
-    let response = match state.executor.send(request, config.stream_first_byte_timeout).await {
+    let response = match state
+        .executor
+        .send(request, config.stream_first_byte_timeout)
+        .await
+    {
         Ok(r) => r,
         Err(e) => return reject(state, call, from_upstream(e, provider.name())).await,
     };
@@ -59,7 +62,10 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         if (200..300).contains(&status) {
             let err = ApiError::new(
                 ErrorKind::UpstreamMalformed,
-                format!("provider '{}' answered a streaming request without an event stream", provider.name()),
+                format!(
+                    "provider '{}' answered a streaming request without an event stream",
+                    provider.name()
+                ),
             );
             return reject(state, call, err).await;
         }
@@ -85,7 +91,10 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         tail: None,
     };
     let body = futures_util::stream::unfold(relay, |mut relay| async move {
-        relay.next_frame().await.map(|frame| (Ok::<_, Infallible>(frame), relay))
+        relay
+            .next_frame()
+            .await
+            .map(|frame| (Ok::<_, Infallible>(frame), relay))
     });
     let mut resp = Response::new(Body::from_stream(body));
     let headers = resp.headers_mut();
@@ -191,7 +200,10 @@ impl RelayCore {
     fn on_chunk(&mut self, chunk: Bytes) -> Result<Option<Bytes>, ApiError> {
         self.scratch.clear();
         self.decoder.feed(chunk, &mut self.scratch).map_err(|_| {
-            ApiError::new(ErrorKind::UpstreamMalformed, "the provider sent a stream event over the size limit")
+            ApiError::new(
+                ErrorKind::UpstreamMalformed,
+                "the provider sent a stream event over the size limit",
+            )
         })?;
         let mut out: Option<Bytes> = None;
         let mut joined: Option<BytesMut> = None;
@@ -226,13 +238,19 @@ impl RelayCore {
     /// Looks at one event's data; returns whether the client should see it.
     fn observe(&mut self, data: &Bytes) -> Result<bool, ApiError> {
         let probe: ChunkProbe = serde_json::from_slice(data).map_err(|_| {
-            ApiError::new(ErrorKind::UpstreamMalformed, "the provider sent a stream event that is not valid JSON")
+            ApiError::new(
+                ErrorKind::UpstreamMalformed,
+                "the provider sent a stream event that is not valid JSON",
+            )
         })?;
         if self.first_event.is_none() {
             self.first_event = Some(Instant::now());
         }
         if let Some(error) = &probe.error {
-            let message = error.get("message").and_then(|m| m.as_str()).unwrap_or("stream error");
+            let message = error
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("stream error");
             self.upstream_error = Some(message.to_owned());
         }
         if probe.choices.iter().any(|c| c.finish_reason.is_some()) {
@@ -247,13 +265,21 @@ impl RelayCore {
     }
 
     fn provider(&self) -> &str {
-        self.call.route.as_ref().map(|r| r.provider.name()).unwrap_or("")
+        self.call
+            .route
+            .as_ref()
+            .map(|r| r.provider.name())
+            .unwrap_or("")
     }
 
     fn timeout_error(&self) -> ApiError {
         ApiError::new(
             ErrorKind::UpstreamTimeout,
-            format!("provider '{}' went silent for longer than {:?} mid-stream", self.provider(), self.idle_timeout),
+            format!(
+                "provider '{}' went silent for longer than {:?} mid-stream",
+                self.provider(),
+                self.idle_timeout
+            ),
         )
     }
 
@@ -264,18 +290,33 @@ impl RelayCore {
     fn cut_error(&self) -> ApiError {
         ApiError::new(
             ErrorKind::StreamCut,
-            format!("provider '{}' ended the stream before it completed", self.provider()),
+            format!(
+                "provider '{}' ended the stream before it completed",
+                self.provider()
+            ),
         )
     }
 
     /// Records the call and returns the last bytes owed to the client.
     async fn finish(self, end: End) -> Option<Bytes> {
-        let ttft = self.first_event.map(|t| t.duration_since(self.call.started));
+        let ttft = self
+            .first_event
+            .map(|t| t.duration_since(self.call.started));
         let (outcome, error, tail) = match end {
             End::Complete => {
-                let error = self.upstream_error.clone().map(|m| ("upstream_stream_error", m));
-                let outcome = if error.is_some() { Outcome::UpstreamError } else { Outcome::Ok };
-                let tail = self.done_event.clone().unwrap_or_else(|| Bytes::from_static(b"data: [DONE]\n\n"));
+                let error = self
+                    .upstream_error
+                    .clone()
+                    .map(|m| ("upstream_stream_error", m));
+                let outcome = if error.is_some() {
+                    Outcome::UpstreamError
+                } else {
+                    Outcome::Ok
+                };
+                let tail = self
+                    .done_event
+                    .clone()
+                    .unwrap_or_else(|| Bytes::from_static(b"data: [DONE]\n\n"));
                 (outcome, error, tail)
             }
             End::Failed(err) => (
@@ -288,7 +329,9 @@ impl RelayCore {
             status: 200,
             outcome,
             error,
-            answer: Answer::Stream { payloads: self.payloads },
+            answer: Answer::Stream {
+                payloads: self.payloads,
+            },
             ttft,
             latency: self.call.started.elapsed(),
         };
@@ -313,12 +356,19 @@ impl RelayCore {
                 _ => break,
             }
         }
-        let ttft = self.first_event.map(|t| t.duration_since(self.call.started));
+        let ttft = self
+            .first_event
+            .map(|t| t.duration_since(self.call.started));
         let ending = Ending {
             status: 499,
             outcome: Outcome::ClientDisconnected,
-            error: Some(("client_disconnected", "the client closed the connection mid-stream".to_owned())),
-            answer: Answer::Stream { payloads: self.payloads },
+            error: Some((
+                "client_disconnected",
+                "the client closed the connection mid-stream".to_owned(),
+            )),
+            answer: Answer::Stream {
+                payloads: self.payloads,
+            },
             ttft,
             latency,
         };

@@ -53,8 +53,17 @@ fn parse_traceparent(value: &str) -> Option<(String, String)> {
     let trace = parts.next()?;
     let parent = parts.next()?;
     let flags = parts.next()?;
-    let is_hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !is_hex(version, 2) || version == "ff" || !is_hex(trace, 32) || !is_hex(parent, 16) || !is_hex(flags, 2) {
+    let is_hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !is_hex(version, 2)
+        || version == "ff"
+        || !is_hex(trace, 32)
+        || !is_hex(parent, 16)
+        || !is_hex(flags, 2)
+    {
         return None;
     }
     if version == "00" && parts.next().is_some() {
@@ -80,7 +89,10 @@ mod tests {
 
     #[test]
     fn reads_a_w3c_traceparent() {
-        let c = ctx(&[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]);
+        let c = ctx(&[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )]);
         assert_eq!(c.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(c.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
         assert_eq!(c.span_id.len(), 16);

@@ -39,7 +39,10 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
     let Some(summary) = summarize_response(&body) else {
         let err = ApiError::new(
             ErrorKind::UpstreamMalformed,
-            format!("provider '{}' returned a response that is not valid JSON of the expected shape", provider.name()),
+            format!(
+                "provider '{}' returned a response that is not valid JSON of the expected shape",
+                provider.name()
+            ),
         );
         return reject(state, call, err).await;
     };
@@ -70,14 +73,20 @@ pub async fn upstream_status(
     body: Bytes,
     retry_after: Option<HeaderValue>,
 ) -> Response {
-    let provider = call.route.as_ref().map(|r| r.provider.name().to_owned()).unwrap_or_default();
+    let provider = call
+        .route
+        .as_ref()
+        .map(|r| r.provider.name().to_owned())
+        .unwrap_or_default();
     let message = upstream_message(&body)
         .unwrap_or_else(|| format!("provider '{provider}' returned HTTP {status}"));
     let (status_out, body_out) = match status {
         401 | 403 => (
             502,
             Bytes::from(error_body(
-                &format!("provider '{provider}' rejected Keel's credentials (HTTP {status}): {message}"),
+                &format!(
+                    "provider '{provider}' rejected Keel's credentials (HTTP {status}): {message}"
+                ),
                 "upstream_error",
                 None,
                 Some("upstream_auth"),
@@ -86,7 +95,16 @@ pub async fn upstream_status(
         _ if is_openai_error_body(&body) => (status, body),
         _ => (
             status,
-            Bytes::from(error_body(&message, if status >= 500 { "server_error" } else { "invalid_request_error" }, None, None)),
+            Bytes::from(error_body(
+                &message,
+                if status >= 500 {
+                    "server_error"
+                } else {
+                    "invalid_request_error"
+                },
+                None,
+                None,
+            )),
         ),
     };
     let outcome = if (400..500).contains(&status_out) && status_out != 429 {
@@ -99,7 +117,9 @@ pub async fn upstream_status(
         status: status_out,
         outcome,
         error: Some(("upstream_status", message)),
-        answer: Answer::Error { body: body_out.clone() },
+        answer: Answer::Error {
+            body: body_out.clone(),
+        },
         ttft: None,
         latency: call.started.elapsed(),
     };

@@ -12,7 +12,10 @@ async fn answers_pass_through_and_leave_one_exact_record() {
     assert_eq!(resp.status(), 200);
     let id = invocation_id(&resp);
     let answer: Value = resp.json().await.unwrap();
-    assert_eq!(answer["choices"][0]["message"]["content"], "Echo: hello there friend");
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Echo: hello there friend"
+    );
     let usage = answer["usage"].clone();
     let version = answer["model"].as_str().unwrap().to_owned();
     let (records, upstream) = gw.stop().await;
@@ -24,20 +27,33 @@ async fn answers_pass_through_and_leave_one_exact_record() {
     assert_eq!(r.resolved_model.as_deref(), Some("fake-chat"));
     assert_eq!(r.provider.as_deref(), Some("fake"));
     assert_eq!(r.model_version.as_deref(), Some(version.as_str()));
-    assert_ne!(version, "fake-chat", "the upstream reports a versioned model");
+    assert_ne!(
+        version, "fake-chat",
+        "the upstream reports a versioned model"
+    );
     assert_eq!(r.finish_reason.as_deref(), Some("stop"));
     assert_eq!(r.input_tokens, usage["prompt_tokens"].as_i64().unwrap());
-    assert_eq!(r.output_tokens, usage["completion_tokens"].as_i64().unwrap());
+    assert_eq!(
+        r.output_tokens,
+        usage["completion_tokens"].as_i64().unwrap()
+    );
     assert_eq!(r.token_source, "provider");
     let expected_cost = (r.input_tokens as f64 * 1.0 + r.output_tokens as f64 * 2.0) / 1e6;
     assert!((r.cost_usd.unwrap() - expected_cost).abs() < 1e-12);
     assert!(r.latency_ms > 0.0);
     let stored: Value = serde_json::from_str(r.response_body.as_deref().unwrap()).unwrap();
-    assert_eq!(stored, answer, "the record keeps the answer exactly as sent");
+    assert_eq!(
+        stored, answer,
+        "the record keeps the answer exactly as sent"
+    );
     let sent: Value = serde_json::from_str(r.request_body.as_deref().unwrap()).unwrap();
     assert_eq!(sent["temperature"], 0.2);
     let forwarded = &posts(&upstream)[0];
-    assert_eq!(forwarded.header("authorization"), Some("Bearer sk-upstream"), "the provider key, not the client's");
+    assert_eq!(
+        forwarded.header("authorization"),
+        Some("Bearer sk-upstream"),
+        "the provider key, not the client's"
+    );
 }
 
 #[tokio::test]
@@ -71,21 +87,34 @@ async fn tools_n_and_cached_tokens_come_back_as_the_upstream_sent_them() {
     let id = invocation_id(&resp);
     let answer: Value = resp.json().await.unwrap();
     assert_eq!(answer["choices"].as_array().unwrap().len(), 2);
-    let calls = answer["choices"][0]["message"]["tool_calls"].as_array().unwrap();
+    let calls = answer["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .unwrap();
     assert_eq!(calls.len(), 2, "parallel tool calls");
     let (records, _) = gw.stop().await;
     let r = record(&records, &id);
     assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"));
-    assert_eq!(r.cached_tokens, answer["usage"]["prompt_tokens_details"]["cached_tokens"].as_i64().unwrap());
+    assert_eq!(
+        r.cached_tokens,
+        answer["usage"]["prompt_tokens_details"]["cached_tokens"]
+            .as_i64()
+            .unwrap()
+    );
     assert!(r.cached_tokens > 0);
-    assert!(r.cost_usd.is_none(), "no price for fake-cached: cost unknown, not zero");
+    assert!(
+        r.cost_usd.is_none(),
+        "no price for fake-cached: cost unknown, not zero"
+    );
 }
 
 #[tokio::test]
 async fn embeddings_pass_through() {
     let gw = gateway().await;
     let resp = gw
-        .post("/v1/embeddings", r#"{"model":"fake-embed","input":["a b","c"],"encoding_format":"float"}"#)
+        .post(
+            "/v1/embeddings",
+            r#"{"model":"fake-embed","input":["a b","c"],"encoding_format":"float"}"#,
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let id = invocation_id(&resp);
@@ -94,14 +123,19 @@ async fn embeddings_pass_through() {
     let (records, _) = gw.stop().await;
     let r = record(&records, &id);
     assert_eq!(r.endpoint, "embeddings");
-    assert_eq!(r.input_tokens, answer["usage"]["prompt_tokens"].as_i64().unwrap());
+    assert_eq!(
+        r.input_tokens,
+        answer["usage"]["prompt_tokens"].as_i64().unwrap()
+    );
     assert_eq!(r.token_source, "provider");
 }
 
 #[tokio::test]
 async fn missing_usage_is_estimated_and_labelled() {
     let gw = gateway().await;
-    let resp = gw.chat(json!({"model": "fault-no-usage", "messages": user("count these words please")})).await;
+    let resp = gw
+        .chat(json!({"model": "fault-no-usage", "messages": user("count these words please")}))
+        .await;
     assert_eq!(resp.status(), 200);
     let id = invocation_id(&resp);
     let stream = gw
@@ -125,7 +159,10 @@ async fn traceparent_lands_in_the_record() {
         .client
         .post(format!("{}/v1/chat/completions", gw.url))
         .bearer_auth(KEY)
-        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
         .body(json!({"model": "fake-chat", "messages": user("hi")}).to_string())
         .send()
         .await
@@ -133,6 +170,9 @@ async fn traceparent_lands_in_the_record() {
     let id = invocation_id(&resp);
     let (records, _) = gw.stop().await;
     let r = record(&records, &id);
-    assert_eq!(r.trace_id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+    assert_eq!(
+        r.trace_id.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
     assert_eq!(r.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
 }

@@ -8,7 +8,12 @@ async fn expect_error(gw: &Gateway, body: &str, status: u16) -> (String, Value) 
     assert_eq!(resp.status().as_u16(), status, "{body}");
     let id = invocation_id(&resp);
     let v: Value = resp.json().await.unwrap();
-    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
     assert!(v["error"]["type"].is_string(), "{v}");
     (id, v)
 }
@@ -33,7 +38,10 @@ async fn bad_requests_get_400_404_413_and_one_record_each() {
         ids.push((id, *status, *class));
     }
     let (records, upstream) = gw.stop().await;
-    assert!(posts(&upstream).is_empty(), "nothing bad reaches the upstream");
+    assert!(
+        posts(&upstream).is_empty(),
+        "nothing bad reaches the upstream"
+    );
     assert_eq!(records.len(), cases.len());
     for (id, status, class) in ids {
         let r = record(&records, &id);
@@ -67,12 +75,20 @@ async fn missing_or_wrong_key_is_401_and_recorded() {
     let id = invocation_id(&wrong);
     let v: Value = wrong.json().await.unwrap();
     assert_eq!(v["error"]["code"], "invalid_api_key");
-    let models = gw.client.get(format!("{}/v1/models", gw.url)).send().await.unwrap();
+    let models = gw
+        .client
+        .get(format!("{}/v1/models", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(models.status(), 401);
     let (records, _) = gw.stop().await;
     let r = record(&records, &id);
     assert_eq!((r.status, r.key_id.as_deref()), (401, None));
-    assert!(r.request_body.is_none(), "an unauthenticated body is not read");
+    assert!(
+        r.request_body.is_none(),
+        "an unauthenticated body is not read"
+    );
 }
 
 #[tokio::test]
@@ -85,15 +101,24 @@ async fn upstream_failures_map_to_the_right_status() {
     assert_eq!(resp.headers()["retry-after"], "7", "retry-after preserved");
     let id_429 = invocation_id(&resp);
     let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "rate_limit_exceeded", "the upstream's error body passes through");
+    assert_eq!(
+        v["error"]["code"], "rate_limit_exceeded",
+        "the upstream's error body passes through"
+    );
 
     let (id_500, v) = expect_error(&gw, &body("fault-500"), 500).await;
-    assert!(v["error"]["message"].as_str().unwrap().contains("The server had an error"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("The server had an error"));
     let (id_400, _) = expect_error(&gw, &body("fault-400"), 400).await;
     let (id_malformed, _) = expect_error(&gw, &body("fault-malformed"), 502).await;
     let (id_cut, _) = expect_error(&gw, &body("fault-cut"), 502).await;
     let (id_dead, v) = expect_error(&gw, &body("dead-model"), 502).await;
-    assert!(v["error"]["message"].as_str().unwrap().contains("could not reach provider 'dead'"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("could not reach provider 'dead'"));
     let (id_hang, _) = expect_error(&gw, &body("fault-hang"), 504).await;
 
     let (records, _) = gw.stop().await;
@@ -107,9 +132,20 @@ async fn upstream_failures_map_to_the_right_status() {
         (id_hang, 504, "upstream_timeout"),
     ] {
         let r = record(&records, &id);
-        assert_eq!((r.status, r.error_class.as_deref()), (status, Some(class)), "{id}");
+        assert_eq!(
+            (r.status, r.error_class.as_deref()),
+            (status, Some(class)),
+            "{id}"
+        );
         // A cut answer was generated (and billed) upstream: Keel estimates it.
-        let billed = if class == "stream_cut" { "estimated" } else { "none" };
-        assert_eq!(r.token_source, billed, "{class}: error statuses bill nothing");
+        let billed = if class == "stream_cut" {
+            "estimated"
+        } else {
+            "none"
+        };
+        assert_eq!(
+            r.token_source, billed,
+            "{class}: error statuses bill nothing"
+        );
     }
 }

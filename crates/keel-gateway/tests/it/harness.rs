@@ -45,12 +45,23 @@ pub async fn gateway_with(adjust: impl FnOnce(&mut keel_gateway::config::Config)
     ];
     config.prices.insert(
         "fake-chat".into(),
-        RawPrice { input: 1.0, output: 2.0, cached_input: Some(0.5), cache_write: None },
+        RawPrice {
+            input: 1.0,
+            output: 2.0,
+            cached_input: Some(0.5),
+            cache_write: None,
+        },
     );
     adjust(&mut config);
     let running = start(config).await.unwrap();
     let url = format!("http://{}", running.addr);
-    Gateway { running, url, upstream, data_dir, client: reqwest::Client::new() }
+    Gateway {
+        running,
+        url,
+        upstream,
+        data_dir,
+        client: reqwest::Client::new(),
+    }
 }
 
 pub fn provider(name: &str, base_url: &str, models: &[&str], discover: bool) -> ProviderConfig {
@@ -86,8 +97,16 @@ impl Gateway {
     pub async fn stop(self) -> (Vec<Invocation>, FakeUpstream) {
         self.running.shutdown();
         self.running.wait().await.unwrap();
-        let store = keel_store::open(None, &self.data_dir, Durability::Batched).await.unwrap();
-        let mut records = store.list(&LogFilter { limit: 10_000, ..Default::default() }).await.unwrap();
+        let store = keel_store::open(None, &self.data_dir, Durability::Batched)
+            .await
+            .unwrap();
+        let mut records = store
+            .list(&LogFilter {
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         for r in records.iter_mut() {
             *r = store.get(&r.id.to_string()).await.unwrap().unwrap();
         }
@@ -99,7 +118,11 @@ impl Gateway {
 
 /// The chat/embeddings calls the upstream received (discovery left out).
 pub fn posts(upstream: &FakeUpstream) -> Vec<keel_testkit::RecordedRequest> {
-    upstream.requests().into_iter().filter(|r| r.method == "POST").collect()
+    upstream
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect()
 }
 
 /// The invocation id header of a response.
@@ -122,7 +145,11 @@ pub fn record<'a>(records: &'a [Invocation], id: &str) -> &'a Invocation {
 /// The `data` payloads of an SSE body.
 pub fn sse_data(text: &str) -> Vec<String> {
     text.split("\n\n")
-        .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")).map(str::to_owned))
+        .filter_map(|ev| {
+            ev.lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .map(str::to_owned)
+        })
         .collect()
 }
 

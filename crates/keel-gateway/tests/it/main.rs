@@ -1,7 +1,12 @@
 //! Gateway end-to-end tests: a real Keel (in-process) in front of the
 //! fault-injecting fake upstream, driven over HTTP.
 
-#![allow(clippy::disallowed_methods)]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 mod harness;
 

@@ -15,22 +15,52 @@ async fn models_health_and_metrics() {
         .json()
         .await
         .unwrap();
-    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&"fake-chat"), "discovered: {ids:?}");
     assert!(ids.contains(&"dead-model"), "configured: {ids:?}");
 
-    let live = gw.client.get(format!("{}/health/live", gw.url)).send().await.unwrap();
+    let live = gw
+        .client
+        .get(format!("{}/health/live", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), 200);
-    let ready: Value = gw.client.get(format!("{}/health/ready", gw.url)).send().await.unwrap().json().await.unwrap();
+    let ready: Value = gw
+        .client
+        .get(format!("{}/health/ready", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["store"]["ok"], true);
 
-    let _ = gw.chat(serde_json::json!({"model": "fake-chat", "messages": user("hi")})).await;
-    let nf = gw.client.get(format!("{}/v1/nothing", gw.url)).send().await.unwrap();
+    let _ = gw
+        .chat(serde_json::json!({"model": "fake-chat", "messages": user("hi")}))
+        .await;
+    let nf = gw
+        .client
+        .get(format!("{}/v1/nothing", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(nf.status(), 404);
     let nf: Value = nf.json().await.unwrap();
     assert_eq!(nf["error"]["type"], "invalid_request_error");
-    let wrong_method = gw.client.get(format!("{}/v1/chat/completions", gw.url)).send().await.unwrap();
+    let wrong_method = gw
+        .client
+        .get(format!("{}/v1/chat/completions", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_method.status(), 405);
 
     // The writer updates per-call metrics when it builds the record.
@@ -45,7 +75,12 @@ async fn models_health_and_metrics() {
 #[tokio::test]
 async fn readiness_fails_without_models() {
     let gw = gateway_with(|c| c.providers.clear()).await;
-    let ready = gw.client.get(format!("{}/health/ready", gw.url)).send().await.unwrap();
+    let ready = gw
+        .client
+        .get(format!("{}/health/ready", gw.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
     let _ = gw.stop().await;
 }

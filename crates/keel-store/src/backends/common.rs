@@ -67,7 +67,7 @@ macro_rules! impl_store {
                     if batch.is_empty() {
                         return Ok(());
                     }
-                    let mut q = sqlx::QueryBuilder::<$db>::new(concat!("INSERT INTO invocations ("));
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO invocations (");
                     q.push($crate::backends::common::COLUMNS).push(") ");
                     q.push_values(batch, |mut b, r| {
                         b.push_bind(r.id.to_string())

@@ -8,7 +8,11 @@ use crate::{sample, TestStore};
 #[tokio::test]
 async fn batched_writer_stores_everything_before_it_ends() {
     for t in TestStore::both().await {
-        let config = WriterConfig { capacity: 16, max_batch: 7, ..Default::default() };
+        let config = WriterConfig {
+            capacity: 16,
+            max_batch: 7,
+            ..Default::default()
+        };
         let (sink, writer) = channel(t.store.clone(), config);
         let task = tokio::spawn(writer.run());
         for n in 0..100 {
@@ -24,7 +28,10 @@ async fn batched_writer_stores_everything_before_it_ends() {
 
 #[tokio::test]
 async fn sync_writer_acknowledges_after_commit() {
-    for t in [TestStore::sqlite(Durability::Sync).await, TestStore::postgres().await] {
+    for t in [
+        TestStore::sqlite(Durability::Sync).await,
+        TestStore::postgres().await,
+    ] {
         let config = WriterConfig {
             durability: Durability::Sync,
             flush_interval: Duration::from_secs(3600),
@@ -33,9 +40,16 @@ async fn sync_writer_acknowledges_after_commit() {
         let (sink, writer) = channel(t.store.clone(), config);
         let task = tokio::spawn(writer.run());
         for n in 0..5 {
-            let ack = sink.submit(Box::new(move || sample(n))).await.expect("sync mode acks");
+            let ack = sink
+                .submit(Box::new(move || sample(n)))
+                .await
+                .expect("sync mode acks");
             ack.await.unwrap();
-            assert_eq!(t.store.count().await.unwrap(), n + 1, "committed before the ack");
+            assert_eq!(
+                t.store.count().await.unwrap(),
+                n + 1,
+                "committed before the ack"
+            );
         }
         drop(sink);
         task.await.unwrap();

@@ -1,0 +1,137 @@
+//! Command-line options of `keel-bench`.
+
+use std::time::Duration;
+
+/// Usage text shown on bad arguments.
+pub const USAGE: &str = "\
+usage: keel-bench --direct URL [--keel URL] [options]
+  --direct URL          fake upstream base URL, e.g. http://127.0.0.1:9000/v1
+  --keel URL            Keel base URL, e.g. http://127.0.0.1:9100/v1
+  --keel-key KEY        bearer key for Keel (default bench-key)
+  --keel-pid PID        Keel's pid, for CPU time and RSS
+  --upstream-pid PID    the fake upstream's pid, for its CPU time
+  --direct-only         measure the upstream alone, skip Keel
+  --quick               one round, short runs (a smoke test, noisy numbers)
+  --rounds N            rounds per phase, median reported (default 3)
+  --duration S          seconds per fixed-rate run (default 3)
+  --throughput-secs S   seconds per max-throughput run (default 5)
+  --streams N           concurrent streams in phase 5 (default 512)
+  --stall-ms N          gap counted as a stall in phase 5 (default 500)
+  --rates A,B           fixed rates in req/s (default 500,2000)
+  --client-threads N    load generator threads (default 1)
+  --no-idle-poll        let idle CPUs halt (default: hold /dev/cpu_dma_latency
+                        at 0 so wake-ups do not add tens of µs at random)
+  --out PATH            JSON results (default bench/results/latest.json)";
+
+/// Parsed options.
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub direct: String,
+    pub keel: Option<String>,
+    pub keel_key: String,
+    pub keel_pid: Option<u32>,
+    pub upstream_pid: Option<u32>,
+    pub direct_only: bool,
+    pub quick: bool,
+    pub rounds: usize,
+    pub rate_duration: Duration,
+    pub throughput_duration: Duration,
+    pub streams: usize,
+    pub stall: Duration,
+    pub rates: Vec<f64>,
+    pub client_threads: usize,
+    /// Hold a zero wake-up latency request during the run.
+    pub idle_poll: bool,
+    pub out: String,
+}
+
+impl Args {
+    /// Parses `std::env::args`.
+    pub fn parse() -> Result<Args, String> {
+        Self::parse_from(std::env::args().skip(1))
+    }
+
+    fn parse_from(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut a = Args {
+            direct: String::new(),
+            keel: None,
+            keel_key: "bench-key".to_owned(),
+            keel_pid: None,
+            upstream_pid: None,
+            direct_only: false,
+            quick: false,
+            rounds: 3,
+            rate_duration: Duration::from_secs(3),
+            throughput_duration: Duration::from_secs(5),
+            streams: 512,
+            stall: Duration::from_millis(500),
+            rates: vec![500.0, 2000.0],
+            client_threads: 1,
+            idle_poll: true,
+            out: "bench/results/latest.json".to_owned(),
+        };
+        let (mut rounds, mut rate_s, mut tput_s) = (None, None, None);
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+            let num = |v: String| {
+                v.parse::<f64>()
+                    .map_err(|_| format!("{flag}: not a number: {v}"))
+            };
+            match flag.as_str() {
+                "--direct" => a.direct = value()?,
+                "--keel" => a.keel = Some(value()?),
+                "--keel-key" => a.keel_key = value()?,
+                "--keel-pid" => a.keel_pid = Some(num(value()?)? as u32),
+                "--upstream-pid" => a.upstream_pid = Some(num(value()?)? as u32),
+                "--direct-only" => a.direct_only = true,
+                "--quick" => a.quick = true,
+                "--rounds" => rounds = Some(num(value()?)?.max(1.0) as usize),
+                "--duration" => rate_s = Some(num(value()?)?),
+                "--throughput-secs" => tput_s = Some(num(value()?)?),
+                "--streams" => a.streams = num(value()?)?.max(1.0) as usize,
+                "--stall-ms" => a.stall = Duration::from_millis(num(value()?)? as u64),
+                "--rates" => {
+                    a.rates = value()?
+                        .split(',')
+                        .map(|r| num(r.trim().to_owned()))
+                        .collect::<Result<_, _>>()?
+                }
+                "--client-threads" => a.client_threads = num(value()?)?.max(1.0) as usize,
+                "--out" => a.out = value()?,
+                "--no-idle-poll" => a.idle_poll = false,
+                "-h" | "--help" => return Err(String::new()),
+                other => return Err(format!("unknown argument {other}")),
+            }
+        }
+        if a.direct.is_empty() {
+            return Err("--direct is required".to_owned());
+        }
+        if a.quick {
+            a.rounds = 1;
+            a.rate_duration = Duration::from_secs(1);
+            a.throughput_duration = Duration::from_secs(2);
+        }
+        a.rounds = rounds.unwrap_or(a.rounds);
+        a.rate_duration = rate_s.map_or(a.rate_duration, Duration::from_secs_f64);
+        a.throughput_duration = tput_s.map_or(a.throughput_duration, Duration::from_secs_f64);
+        Ok(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Args, String> {
+        Args::parse_from(s.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn quick_and_overrides() {
+        let a = parse("--direct http://x/v1 --quick --duration 2 --rates 100,200").unwrap();
+        assert_eq!(a.rounds, 1);
+        assert_eq!(a.rate_duration, Duration::from_secs(2));
+        assert_eq!(a.rates, vec![100.0, 200.0]);
+        assert!(parse("--keel http://k").is_err());
+    }
+}
