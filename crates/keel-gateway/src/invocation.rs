@@ -14,7 +14,6 @@ use keel_store::{Invocation, Outcome, RecordBuilder};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::metrics::{observe_call, CallMetrics};
 use crate::pipeline::trace::TraceContext;
 use crate::pricing::PriceCatalog;
 use crate::tokens;
@@ -31,6 +30,8 @@ pub struct Call {
     pub route: Option<Route>,
     pub stream: bool,
     pub request_body: Option<Bytes>,
+    /// The request body parsed as JSON (so the record need not check again).
+    pub request_is_json: bool,
     pub attempts: i32,
 }
 
@@ -42,9 +43,39 @@ pub enum Answer {
         summary: Option<ResponseSummary>,
     },
     /// The `data` payloads of a stream's events, `[DONE]` excluded.
-    Stream { payloads: Vec<Bytes> },
+    Stream { payloads: Captured },
     /// Nothing usable came back; the error sent to the client is kept.
     Error { body: Bytes },
+}
+
+/// Stream payloads copied into one buffer. Keeping slices of the network
+/// reads instead would pin every read buffer (kilobytes each) for the
+/// whole stream.
+#[derive(Debug, Default)]
+pub struct Captured {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Captured {
+    /// Appends one payload.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+        self.ends.push(self.buf.len());
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The payloads in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| &self.buf[a..b])
+    }
 }
 
 /// How the call ended.
@@ -101,6 +132,7 @@ impl Call {
             route: None,
             stream: false,
             request_body: None,
+            request_is_json: false,
             attempts: 0,
         }
     }
@@ -136,21 +168,16 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
         r.error_class = Some(class.to_owned());
         r.error_message = Some(message);
     }
-    let request_json: Option<Value> = call
-        .request_body
-        .as_ref()
-        .and_then(|b| serde_json::from_slice(b).ok());
-
     let (response_text, summary) = match ending.answer {
         Answer::Body { body, summary } => {
             let summary = summary.or_else(|| summarize_response(&body));
-            (body_text(&body), summary)
+            (json_text(&body), summary)
         }
         Answer::Stream { payloads } => {
-            let (assembled, summary) = assemble_chat_stream(payloads.iter().map(|b| b.as_ref()));
+            let (assembled, summary) = assemble_chat_stream(payloads.iter());
             (Some(assembled.to_string()), Some(summary))
         }
-        Answer::Error { body } => (body_text(&body), None),
+        Answer::Error { body } => (json_text(&body), None),
     };
     let summary = summary.unwrap_or_default();
     r.model_version = summary.model_version.clone();
@@ -170,7 +197,7 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
                     estimate(
                         &call.operation,
                         r.resolved_model.as_deref(),
-                        &request_json,
+                        call.request_body.as_deref(),
                         response_text.as_deref(),
                     )
                 })
@@ -194,23 +221,13 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
             .map(|p| p.cost(&usage));
     }
     if ctx.record_bodies {
-        r.request_body = call.request_body.as_deref().and_then(body_text_ref);
+        r.request_body = match call.request_body.as_deref() {
+            Some(body) if call.request_is_json => json_text(body),
+            Some(body) => body_text(body),
+            None => None,
+        };
         r.response_body = response_text;
     }
-    observe_call(&CallMetrics {
-        endpoint: call.operation.endpoint(),
-        model: r.resolved_model.as_deref().unwrap_or("unknown"),
-        provider: r.provider.as_deref().unwrap_or("none"),
-        status: r.status,
-        error_class: r.error_class.as_deref(),
-        latency_s: ending.latency.as_secs_f64(),
-        ttft_s: ending.ttft.map(|t| t.as_secs_f64()),
-        input_tokens: usage.input_tokens,
-        output_tokens: usage.output_tokens,
-        cached_tokens: usage.cached_tokens,
-        token_source: usage.source.as_str(),
-        cost_usd: r.cost_usd,
-    });
     r
 }
 
@@ -218,11 +235,12 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
 fn estimate(
     operation: &Operation,
     model: Option<&str>,
-    request: &Option<Value>,
+    request: Option<&[u8]>,
     response: Option<&str>,
 ) -> Option<Usage> {
     let model = model.unwrap_or("");
-    let request = request.as_ref()?;
+    let request: Value = serde_json::from_slice(request?).ok()?;
+    let request = &request;
     let response: Option<Value> = response.and_then(|t| serde_json::from_str(t).ok());
     let (input, output) = match operation {
         Operation::ChatCompletions => (
@@ -243,17 +261,21 @@ fn estimate(
     })
 }
 
-/// A body as record text: JSON kept as is, anything else as a JSON string.
-fn body_text(body: &Bytes) -> Option<String> {
-    body_text_ref(body)
+/// A body already known to be JSON, as record text.
+fn json_text(body: &[u8]) -> Option<String> {
+    (!body.is_empty())
+        .then(|| std::str::from_utf8(body).ok().map(str::to_owned))
+        .flatten()
 }
 
-fn body_text_ref(body: &[u8]) -> Option<String> {
+/// A body of unknown form as record text: JSON kept as is, anything else
+/// as a JSON string.
+fn body_text(body: &[u8]) -> Option<String> {
     if body.is_empty() {
         return None;
     }
     if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
-        return std::str::from_utf8(body).ok().map(str::to_owned);
+        return json_text(body);
     }
     Some(Value::from(String::from_utf8_lossy(body).into_owned()).to_string())
 }

@@ -1,8 +1,13 @@
 //! Prometheus metrics: what `/metrics` shows and the one place that updates
-//! the per-call series (from the record writer, off the request path).
+//! the per-call series, from each stored batch of records (off the request
+//! path; a metric never counts a call that has no record).
 
 use std::sync::OnceLock;
 
+use std::collections::HashMap;
+
+use keel_store::Invocation;
+use metrics::Label;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Renders the Prometheus text format.
@@ -40,56 +45,83 @@ impl Metrics {
     }
 }
 
-/// What one finished call contributes to the metrics.
-pub struct CallMetrics<'a> {
-    pub endpoint: &'static str,
-    pub model: &'a str,
-    pub provider: &'a str,
-    pub status: u16,
-    pub error_class: Option<&'a str>,
-    pub latency_s: f64,
-    pub ttft_s: Option<f64>,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cached_tokens: u64,
-    pub token_source: &'static str,
-    pub cost_usd: Option<f64>,
-}
-
-/// Updates the per-call series.
-pub fn observe_call(m: &CallMetrics<'_>) {
-    let status = m.status.to_string();
-    let labels = [
-        ("endpoint", m.endpoint.to_owned()),
-        ("model", m.model.to_owned()),
-        ("provider", m.provider.to_owned()),
-    ];
-    let mut with_status = labels.to_vec();
-    with_status.push(("status", status));
-    metrics::counter!("keel_requests_total", &with_status).increment(1);
-    if let Some(class) = m.error_class {
-        let mut with_class = labels.to_vec();
-        with_class.push(("error_class", class.to_owned()));
-        metrics::counter!("keel_request_errors_total", &with_class).increment(1);
-    }
-    metrics::histogram!("keel_request_duration_seconds", &labels).record(m.latency_s);
-    if let Some(ttft) = m.ttft_s {
-        metrics::histogram!("keel_time_to_first_token_seconds", &labels).record(ttft);
-    }
-    for (kind, n) in [
-        ("input", m.input_tokens),
-        ("output", m.output_tokens),
-        ("cached", m.cached_tokens),
-    ] {
-        if n > 0 {
-            let mut l = labels.to_vec();
-            l.push(("kind", kind.to_owned()));
-            l.push(("source", m.token_source.to_owned()));
-            metrics::counter!("keel_tokens_total", &l).increment(n);
+/// Updates the per-call series from a stored batch of records. Calls are
+/// grouped by their labels first, so the cost is per label set, not per call.
+pub fn observe_batch(records: &[Invocation]) {
+    let mut groups: HashMap<GroupKey<'_>, Group> = HashMap::new();
+    for r in records {
+        let key = GroupKey {
+            endpoint: &r.endpoint,
+            model: r.resolved_model.as_deref().unwrap_or("unknown"),
+            provider: r.provider.as_deref().unwrap_or("none"),
+        };
+        let g = groups.entry(key).or_default();
+        *g.by_status
+            .entry((r.status, r.error_class.as_deref()))
+            .or_default() += 1;
+        g.latencies.push(r.latency_ms / 1000.0);
+        g.ttfts.extend(r.ttft_ms.map(|t| t / 1000.0));
+        let source = r.token_source.as_str();
+        for (kind, n) in [
+            ("input", r.input_tokens),
+            ("output", r.output_tokens),
+            ("cached", r.cached_tokens),
+        ] {
+            if n > 0 {
+                *g.tokens.entry((kind, source)).or_default() += n as u64;
+            }
+        }
+        if let Some(cost) = r.cost_usd {
+            g.cost_micros += (cost * 1_000_000.0).round() as u64;
         }
     }
-    if let Some(cost) = m.cost_usd {
-        metrics::counter!("keel_cost_usd_micros_total", &labels)
-            .increment((cost * 1_000_000.0).round() as u64);
+    for (key, g) in groups {
+        let labels = [
+            Label::new("endpoint", key.endpoint.to_owned()),
+            Label::new("model", key.model.to_owned()),
+            Label::new("provider", key.provider.to_owned()),
+        ];
+        for ((status, class), n) in g.by_status {
+            let mut l = labels.to_vec();
+            l.push(Label::new("status", status.to_string()));
+            metrics::counter!("keel_requests_total", l.clone()).increment(n);
+            if let Some(class) = class {
+                l.pop();
+                l.push(Label::new("error_class", class.to_owned()));
+                metrics::counter!("keel_request_errors_total", l).increment(n);
+            }
+        }
+        let duration = metrics::histogram!("keel_request_duration_seconds", labels.to_vec());
+        g.latencies.into_iter().for_each(|v| duration.record(v));
+        if !g.ttfts.is_empty() {
+            let ttft = metrics::histogram!("keel_time_to_first_token_seconds", labels.to_vec());
+            g.ttfts.into_iter().for_each(|v| ttft.record(v));
+        }
+        for ((kind, source), n) in g.tokens {
+            let mut l = labels.to_vec();
+            l.push(Label::new("kind", kind));
+            l.push(Label::new("source", source.to_owned()));
+            metrics::counter!("keel_tokens_total", l).increment(n);
+        }
+        if g.cost_micros > 0 {
+            metrics::counter!("keel_cost_usd_micros_total", labels.to_vec())
+                .increment(g.cost_micros);
+        }
     }
+}
+
+#[derive(Hash, PartialEq, Eq)]
+struct GroupKey<'a> {
+    endpoint: &'a str,
+    model: &'a str,
+    provider: &'a str,
+}
+
+#[derive(Default)]
+struct Group<'a> {
+    by_status: HashMap<(u16, Option<&'a str>), u64>,
+    latencies: Vec<f64>,
+    ttfts: Vec<f64>,
+    tokens: HashMap<(&'static str, &'a str), u64>,
+    cost_micros: u64,
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::serve::ListenerExt;
 use keel_providers::Executor;
 use secrecy::SecretString;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -76,7 +76,9 @@ pub async fn start(config: Config) -> Result<Running, String> {
     )
     .await
     .map_err(|e| e.to_string())?;
-    let (sink, writer) = keel_store::writer::channel(store.clone(), config.writer.clone());
+    let observer: keel_store::writer::BatchObserver = Arc::new(crate::metrics::observe_batch);
+    let (sink, writer) =
+        keel_store::writer::channel(store.clone(), config.writer.clone(), Some(observer));
     let writer_task = tokio::spawn(writer.run());
     let executor = Executor::new(config.executor.clone())?;
     let prices = PriceCatalog::load(config.prices.iter())?;
@@ -88,8 +90,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
             "no models are configured: set OPENAI_API_KEY or add [[providers]] to keel.toml"
         );
     }
-    let listener = TcpListener::bind((config.host, config.port))
-        .await
+    let listener = listen(SocketAddr::new(config.host, config.port))
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let tasks = Tasks::new();
@@ -148,6 +149,20 @@ pub async fn start(config: Config) -> Result<Running, String> {
         stop,
         done,
     })
+}
+
+/// Binds with a deep accept backlog: a burst of hundreds of new connections
+/// (agents fanning out) would otherwise overflow the default 128 and wait a
+/// full SYN retry (1 s) each.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// SIGTERM or Ctrl-C.

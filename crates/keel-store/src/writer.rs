@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::record::Invocation;
 use crate::store::Store;
@@ -36,7 +36,7 @@ impl Default for WriterConfig {
         WriterConfig {
             capacity: 8192,
             flush_interval: Duration::from_millis(100),
-            max_batch: 256,
+            max_batch: 1024,
             durability: Durability::Batched,
         }
     }
@@ -57,6 +57,8 @@ pub struct RecordSink {
     tx: mpsc::Sender<Job>,
     durability: Durability,
     capacity: usize,
+    /// Wakes a sleeping batched writer once the queue is half full.
+    filling: Arc<Notify>,
 }
 
 impl RecordSink {
@@ -90,7 +92,11 @@ impl RecordSink {
                 return None;
             }
         }
-        metrics::gauge!("keel_writer_queue_depth").set((self.capacity - self.tx.capacity()) as f64);
+        let depth = self.capacity - self.tx.capacity();
+        metrics::gauge!("keel_writer_queue_depth").set(depth as f64);
+        if depth * 2 >= self.capacity {
+            self.filling.notify_one();
+        }
         done
     }
 
@@ -99,15 +105,34 @@ impl RecordSink {
     }
 }
 
+/// Sees each batch once it is stored; the gateway derives its metrics here,
+/// once per batch rather than once per call.
+pub type BatchObserver = Arc<dyn Fn(&[Invocation]) + Send + Sync>;
+
 /// Creates the queue; run the returned [`Writer`] on a task of its own.
-pub fn channel(store: Arc<dyn Store>, config: WriterConfig) -> (RecordSink, Writer) {
+pub fn channel(
+    store: Arc<dyn Store>,
+    config: WriterConfig,
+    observer: Option<BatchObserver>,
+) -> (RecordSink, Writer) {
     let (tx, rx) = mpsc::channel(config.capacity.max(1));
+    let filling = Arc::new(Notify::new());
     let sink = RecordSink {
         tx,
         durability: config.durability,
         capacity: config.capacity.max(1),
+        filling: filling.clone(),
     };
-    (sink, Writer { store, rx, config })
+    (
+        sink,
+        Writer {
+            store,
+            rx,
+            config,
+            observer,
+            filling,
+        },
+    )
 }
 
 /// The writer loop's state.
@@ -115,6 +140,8 @@ pub struct Writer {
     store: Arc<dyn Store>,
     rx: mpsc::Receiver<Job>,
     config: WriterConfig,
+    observer: Option<BatchObserver>,
+    filling: Arc<Notify>,
 }
 
 impl Writer {
@@ -126,15 +153,17 @@ impl Writer {
                 break;
             }
             if self.config.durability == Durability::Batched {
-                // Gather more until the batch is full or the interval is over.
+                // Sleep out the interval (or until the queue fills up) and then
+                // take everything queued: one wake-up per flush, not per call.
                 let deadline = tokio::time::Instant::now() + self.config.flush_interval;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => {}
+                    _ = self.filling.notified() => {}
+                }
                 while jobs.len() < self.config.max_batch {
-                    let room = self.config.max_batch - jobs.len();
-                    match tokio::time::timeout_at(deadline, self.rx.recv_many(&mut jobs, room))
-                        .await
-                    {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
+                    match self.rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
                     }
                 }
             }
@@ -145,16 +174,27 @@ impl Writer {
     }
 
     async fn flush(&self, jobs: &mut Vec<Job>) {
-        let mut acks = Vec::with_capacity(jobs.len());
-        let records: Vec<Invocation> = jobs
-            .drain(..)
-            .map(|job| {
-                if let Some(ack) = job.committed {
-                    acks.push(ack);
-                }
-                (job.build)()
-            })
-            .collect();
+        let count = jobs.len();
+        let mut acks = Vec::with_capacity(count);
+        let mut builders = Vec::with_capacity(jobs.len());
+        for job in jobs.drain(..) {
+            acks.extend(job.committed);
+            builders.push(job.build);
+        }
+        // Building records (assembly, token counts, prices) is CPU work: on
+        // the blocking pool it cannot stall the tasks serving requests.
+        let records: Vec<Invocation> = match tokio::task::spawn_blocking(move || {
+            builders.into_iter().map(|build| build()).collect()
+        })
+        .await
+        {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::error!(error = %e, "building records failed; this batch is lost");
+                metrics::counter!("keel_records_lost_total").increment(count as u64);
+                return;
+            }
+        };
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
@@ -171,6 +211,9 @@ impl Writer {
         }
         metrics::histogram!("keel_writer_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("keel_records_written_total").increment(records.len() as u64);
+        if let Some(observe) = &self.observer {
+            observe(&records);
+        }
         for ack in acks {
             let _ = ack.send(());
         }

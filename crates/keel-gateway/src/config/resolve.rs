@@ -226,7 +226,7 @@ impl Ctx<'_> {
                 "store.flush_interval_ms",
                 100,
             )?,
-            max_batch: 256,
+            max_batch: 1024,
             durability,
         };
         let mut providers = Vec::with_capacity(raw.providers.len());

@@ -71,8 +71,9 @@ async fn prepare_chat(
 ) -> Result<Prepared, ApiError> {
     call.key_id = Some(identify(headers, &state.master_key)?);
     let body = read_body(body, headers, state.config.max_body_bytes).await?;
-    call.request_body = Some(body.clone());
+    call.request_body = Some(Bytes::copy_from_slice(&body));
     let request = ChatRequest::parse(&body)?;
+    call.request_is_json = true;
     call.requested_model = Some(request.facts.model.to_string());
     call.stream = request.facts.stream;
     let route = resolve(state, &request.facts.model)?;
@@ -96,8 +97,9 @@ async fn prepare_embeddings(
 ) -> Result<Prepared, ApiError> {
     call.key_id = Some(identify(headers, &state.master_key)?);
     let body = read_body(body, headers, state.config.max_body_bytes).await?;
-    call.request_body = Some(body.clone());
+    call.request_body = Some(Bytes::copy_from_slice(&body));
     let request = EmbeddingsRequest::parse(&body)?;
+    call.request_is_json = true;
     call.requested_model = Some(request.model.to_string());
     let route = resolve(state, &request.model)?;
     let upstream_body = request

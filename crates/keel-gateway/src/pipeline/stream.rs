@@ -23,7 +23,7 @@ use serde::Deserialize;
 use super::unary::upstream_status;
 use super::{record, reject, Prepared};
 use crate::error::{from_upstream, INVOCATION_ID_HEADER};
-use crate::invocation::{Answer, Call, Ending};
+use crate::invocation::{Answer, Call, Captured, Ending};
 use crate::state::AppState;
 
 /// Largest single SSE event accepted from an upstream.
@@ -77,8 +77,7 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
             upstream: body_stream(response),
             decoder: SseDecoder::new(MAX_EVENT_BYTES),
             scratch: Vec::with_capacity(8),
-            payloads: Vec::with_capacity(64),
-            kept_bytes: 0,
+            payloads: Captured::default(),
             hide_usage: !p.include_usage,
             done_event: None,
             saw_finish: false,
@@ -118,8 +117,7 @@ struct RelayCore {
     upstream: ByteStream,
     decoder: SseDecoder,
     scratch: Vec<Event>,
-    payloads: Vec<Bytes>,
-    kept_bytes: usize,
+    payloads: Captured,
     /// Drop the usage-only chunk Keel asked for on the client's behalf.
     hide_usage: bool,
     /// The upstream's `[DONE]` event, held back until the record is handed off.
@@ -256,9 +254,8 @@ impl RelayCore {
         if probe.choices.iter().any(|c| c.finish_reason.is_some()) {
             self.saw_finish = true;
         }
-        if self.kept_bytes + data.len() <= MAX_KEPT_BYTES || probe.usage.is_some() {
-            self.kept_bytes += data.len();
-            self.payloads.push(data.clone());
+        if self.payloads.bytes() + data.len() <= MAX_KEPT_BYTES || probe.usage.is_some() {
+            self.payloads.push(data);
         }
         let usage_only = probe.choices.is_empty() && probe.usage.is_some();
         Ok(!(self.hide_usage && usage_only))

@@ -52,7 +52,9 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         outcome: Outcome::Ok,
         error: None,
         answer: Answer::Body {
-            body: body.clone(),
+            // A copy of exactly the body: the response's own buffer may be a
+            // slice of a much larger read buffer, pinned while queued.
+            body: Bytes::copy_from_slice(&body),
             summary: Some(summary),
         },
         ttft: None,

@@ -7,6 +7,10 @@ pub const COLUMNS: &str = "id, created_at_ms, trace_id, span_id, parent_span_id,
     error_message, finish_reason, input_tokens, output_tokens, cached_tokens, reasoning_tokens, \
     token_source, cost_usd, latency_ms, ttft_ms, attempts, request_body, response_body, raw_usage";
 
+/// Rows per INSERT statement: few enough for SQLite's variable limit
+/// (29 columns × 64 rows < 32766), many enough to amortise the round trip.
+pub const ROWS_PER_STATEMENT: usize = 64;
+
 /// Columns for listings: everything but the bodies.
 pub const LIST_COLUMNS: &str = "id, created_at_ms, trace_id, span_id, parent_span_id, key_id, endpoint, \
     requested_model, resolved_model, provider, model_version, stream, status, outcome, error_class, \
@@ -67,41 +71,45 @@ macro_rules! impl_store {
                     if batch.is_empty() {
                         return Ok(());
                     }
-                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO invocations (");
-                    q.push($crate::backends::common::COLUMNS).push(") ");
-                    q.push_values(batch, |mut b, r| {
-                        b.push_bind(r.id.to_string())
-                            .push_bind(r.created_at_ms)
-                            .push_bind(r.trace_id.as_deref())
-                            .push_bind(r.span_id.as_deref())
-                            .push_bind(r.parent_span_id.as_deref())
-                            .push_bind(r.key_id.as_deref())
-                            .push_bind(r.endpoint.as_str())
-                            .push_bind(r.requested_model.as_deref())
-                            .push_bind(r.resolved_model.as_deref())
-                            .push_bind(r.provider.as_deref())
-                            .push_bind(r.model_version.as_deref())
-                            .push_bind(r.stream)
-                            .push_bind(i32::from(r.status))
-                            .push_bind(r.outcome.as_str())
-                            .push_bind(r.error_class.as_deref())
-                            .push_bind(r.error_message.as_deref())
-                            .push_bind(r.finish_reason.as_deref())
-                            .push_bind(r.input_tokens)
-                            .push_bind(r.output_tokens)
-                            .push_bind(r.cached_tokens)
-                            .push_bind(r.reasoning_tokens)
-                            .push_bind(r.token_source.as_str())
-                            .push_bind(r.cost_usd)
-                            .push_bind(r.latency_ms)
-                            .push_bind(r.ttft_ms)
-                            .push_bind(r.attempts)
-                            .push_bind(r.request_body.as_deref())
-                            .push_bind(r.response_body.as_deref())
-                            .push_bind(r.raw_usage.as_deref());
-                    });
+                    // Multi-row statements, one round trip per chunk; every chunk
+                    // size has one SQL text, so its prepared statement is cached.
                     let mut tx = self.pool.begin().await?;
-                    q.build().execute(&mut *tx).await?;
+                    for chunk in batch.chunks($crate::backends::common::ROWS_PER_STATEMENT) {
+                        let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO invocations (");
+                        q.push($crate::backends::common::COLUMNS).push(") ");
+                        q.push_values(chunk, |mut b, r| {
+                            b.push_bind(r.id.to_string())
+                                .push_bind(r.created_at_ms)
+                                .push_bind(r.trace_id.as_deref())
+                                .push_bind(r.span_id.as_deref())
+                                .push_bind(r.parent_span_id.as_deref())
+                                .push_bind(r.key_id.as_deref())
+                                .push_bind(r.endpoint.as_str())
+                                .push_bind(r.requested_model.as_deref())
+                                .push_bind(r.resolved_model.as_deref())
+                                .push_bind(r.provider.as_deref())
+                                .push_bind(r.model_version.as_deref())
+                                .push_bind(r.stream)
+                                .push_bind(i32::from(r.status))
+                                .push_bind(r.outcome.as_str())
+                                .push_bind(r.error_class.as_deref())
+                                .push_bind(r.error_message.as_deref())
+                                .push_bind(r.finish_reason.as_deref())
+                                .push_bind(r.input_tokens)
+                                .push_bind(r.output_tokens)
+                                .push_bind(r.cached_tokens)
+                                .push_bind(r.reasoning_tokens)
+                                .push_bind(r.token_source.as_str())
+                                .push_bind(r.cost_usd)
+                                .push_bind(r.latency_ms)
+                                .push_bind(r.ttft_ms)
+                                .push_bind(r.attempts)
+                                .push_bind(r.request_body.as_deref())
+                                .push_bind(r.response_body.as_deref())
+                                .push_bind(r.raw_usage.as_deref());
+                        });
+                        q.build().persistent(true).execute(&mut *tx).await?;
+                    }
                     tx.commit().await?;
                     Ok(())
                 })

@@ -13,7 +13,7 @@ async fn batched_writer_stores_everything_before_it_ends() {
             max_batch: 7,
             ..Default::default()
         };
-        let (sink, writer) = channel(t.store.clone(), config);
+        let (sink, writer) = channel(t.store.clone(), config, None);
         let task = tokio::spawn(writer.run());
         for n in 0..100 {
             // capacity 16 < 100: back-pressure, never a drop.
@@ -37,7 +37,7 @@ async fn sync_writer_acknowledges_after_commit() {
             flush_interval: Duration::from_secs(3600),
             ..Default::default()
         };
-        let (sink, writer) = channel(t.store.clone(), config);
+        let (sink, writer) = channel(t.store.clone(), config, None);
         let task = tokio::spawn(writer.run());
         for n in 0..5 {
             let ack = sink
