@@ -19,6 +19,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// Body over the configured limit.
     BodyTooLarge,
+    /// The client did not send its body in time.
+    RequestTimeout,
     /// The upstream could not be reached.
     UpstreamConnect,
     /// The upstream did not answer in time.
@@ -43,6 +45,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::BodyTooLarge => 413,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::UpstreamConnect => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::UpstreamMalformed => 502,
@@ -59,7 +62,8 @@ impl ErrorKind {
             | ErrorKind::UnknownModel
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
-            | ErrorKind::BodyTooLarge => "invalid_request_error",
+            | ErrorKind::BodyTooLarge
+            | ErrorKind::RequestTimeout => "invalid_request_error",
             ErrorKind::Unauthorized => "authentication_error",
             ErrorKind::UpstreamConnect
             | ErrorKind::UpstreamTimeout
@@ -78,6 +82,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::BodyTooLarge => "body_too_large",
+            ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::UpstreamConnect => "upstream_connect",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::UpstreamMalformed => "upstream_malformed",
@@ -103,6 +108,7 @@ impl ErrorKind {
             ErrorKind::UpstreamConnect => Some("upstream_unavailable"),
             ErrorKind::UpstreamMalformed => Some("upstream_malformed"),
             ErrorKind::InvalidRequest
+            | ErrorKind::RequestTimeout
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::Internal

@@ -114,8 +114,9 @@ fn line_break_len(b: &[u8]) -> Option<usize> {
 fn extract_data(event: &Bytes) -> Bytes {
     let mut data: Option<BytesMut> = None;
     let mut single: Option<Bytes> = None;
-    for line in event.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // Lines end in \r\n, \n or a lone \r; splitting on both bytes leaves
+    // empty pieces between \r and \n, which carry no field and are skipped.
+    for line in event.split(|&b| b == b'\n' || b == b'\r') {
         let Some(rest) = line.strip_prefix(b"data:") else {
             continue;
         };

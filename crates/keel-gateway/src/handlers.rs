@@ -14,6 +14,7 @@ use http::{HeaderMap, StatusCode};
 use keel_api::{ApiError, ErrorKind};
 
 use crate::error::plain_error;
+use crate::invocation::ClientWatch;
 use crate::pipeline;
 use crate::pipeline::identify::identify;
 use crate::state::AppState;
@@ -40,12 +41,39 @@ async fn chat_completions_handler(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    pipeline::chat_completions(&state, &parts.headers, body).await
+    let (alive, client) = ClientWatch::pair();
+    let call = pipeline::chat_completions(state.clone(), parts.headers, body, client);
+    detached(&state, call, alive).await
 }
 
 async fn embeddings_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    pipeline::embeddings(&state, &parts.headers, body).await
+    let (alive, client) = ClientWatch::pair();
+    let call = pipeline::embeddings(state.clone(), parts.headers, body, client);
+    detached(&state, call, alive).await
+}
+
+/// Runs a call in a task of its own and waits for its response. If the
+/// client disconnects, hyper drops this future (and `alive` with it), but the
+/// call runs on: it finishes with its upstream and leaves its record, marked
+/// as a disconnect.
+async fn detached(
+    state: &AppState,
+    call: impl std::future::Future<Output = Response> + Send + 'static,
+    alive: tokio::sync::oneshot::Sender<()>,
+) -> Response {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.tasks.spawn(async move {
+        let _ = tx.send(call.await);
+    });
+    let response = rx.await;
+    drop(alive);
+    response.unwrap_or_else(|_| {
+        plain_error(&ApiError::new(
+            ErrorKind::Internal,
+            "the request was not completed",
+        ))
+    })
 }
 
 async fn models_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

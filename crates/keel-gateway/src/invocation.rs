@@ -33,6 +33,38 @@ pub struct Call {
     /// The request body parsed as JSON (so the record need not check again).
     pub request_is_json: bool,
     pub attempts: i32,
+    /// Tells whether the client gave up before its answer was handed over.
+    pub client: ClientWatch,
+}
+
+/// Watches whether the client is still waiting. The handler holds the
+/// sending half while it waits; a client that disconnects drops the handler
+/// and with it the sender, which the pipeline (running in its own task) sees.
+#[derive(Debug, Default)]
+pub struct ClientWatch(Option<tokio::sync::oneshot::Receiver<()>>);
+
+impl ClientWatch {
+    /// The handler's half (keep it alive while waiting) and the watch.
+    pub fn pair() -> (tokio::sync::oneshot::Sender<()>, ClientWatch) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (tx, ClientWatch(Some(rx)))
+    }
+
+    /// True once the client has gone.
+    pub fn gone(&mut self) -> bool {
+        match &mut self.0 {
+            Some(rx) => matches!(
+                rx.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+            ),
+            None => false,
+        }
+    }
+
+    /// Stops watching: from here on the response body reports disconnects.
+    pub fn detach(&mut self) {
+        self.0 = None;
+    }
 }
 
 /// What came back, as raw as the request path saw it.
@@ -86,9 +118,25 @@ pub struct Ending {
     pub answer: Answer,
     pub ttft: Option<Duration>,
     pub latency: Duration,
+    /// The provider produced an answer it bills for (a 2xx body, or at least
+    /// one stream event), even if the call failed later.
+    pub billable: bool,
 }
 
 impl Ending {
+    /// The client left before its answer was handed over: the call counts as
+    /// a disconnect (499), whatever else happened.
+    pub fn client_gone(&mut self) {
+        self.status = 499;
+        self.outcome = Outcome::ClientDisconnected;
+        if self.error.is_none() {
+            self.error = Some((
+                "client_disconnected",
+                "the client closed the connection before the answer".to_owned(),
+            ));
+        }
+    }
+
     /// An ending for an error Keel itself answered with.
     pub fn from_error(err: &ApiError, started: Instant) -> Ending {
         let outcome = if err.kind.is_client_error() {
@@ -107,6 +155,7 @@ impl Ending {
             },
             ttft: None,
             latency: started.elapsed(),
+            billable: false,
         }
     }
 }
@@ -134,6 +183,7 @@ impl Call {
             request_body: None,
             request_is_json: false,
             attempts: 0,
+            client: ClientWatch::default(),
         }
     }
 
@@ -184,11 +234,9 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
     r.finish_reason = summary.finish_reason.clone();
     r.raw_usage = summary.raw_usage.as_ref().map(Value::to_string);
 
-    // The provider produced (and bills) tokens when it answered, even if the
-    // client left or the stream broke; an error status bills nothing.
-    let billable = call.route.is_some()
-        && (matches!(r.outcome, Outcome::Ok | Outcome::ClientDisconnected)
-            || r.error_class.as_deref() == Some("stream_cut"));
+    // The provider bills what it produced, even if the client left or the
+    // stream broke later; an answer that never came bills nothing.
+    let billable = call.route.is_some() && ending.billable;
     let usage = summary
         .usage
         .or_else(|| {

@@ -129,17 +129,33 @@ pub async fn start(config: Config) -> Result<Running, String> {
             _ = over_time => tracing::warn!(?grace, "shutdown grace period over; closing the remaining connections"),
         }
         server_state.shutdown.cancel();
-        // Streams whose clients left are still draining for their usage.
-        server_state.tasks.wait().await;
+        // Calls still running and streams whose clients left (draining for
+        // their usage) finish within the drain timeout.
+        let drain = server_state.config.drain_timeout;
+        let flush = server_state.config.writer.flush_interval;
+        if tokio::time::timeout(drain, server_state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = server_state.tasks.len(),
+                "calls still running after the drain timeout"
+            );
+        }
         let store = server_state.store.clone();
         drop(server_state);
-        // The writer ends once every sink (held by the state) is gone and
-        // its queue is empty.
-        writer_task
-            .await
-            .map_err(|e| format!("record writer failed: {e}"))?;
+        // The writer ends once every sink is gone and its queue is empty. A
+        // connection whose client stopped reading can keep a sink alive; the
+        // writer still flushes everything queued every interval, so waiting
+        // a few intervals more stores every finished call.
+        match tokio::time::timeout(flush * 3 + drain, writer_task).await {
+            Ok(result) => result.map_err(|e| format!("record writer failed: {e}"))?,
+            Err(_) => tracing::warn!(
+                "connections still open after the drain; exiting without waiting for them"
+            ),
+        }
         store.close().await;
-        tracing::info!("stopped; every record is stored");
+        tracing::info!("stopped");
         Ok(())
     });
     tracing::info!(%addr, "keel listening on http://{addr}");

@@ -26,12 +26,22 @@ fn encoder(model: &str) -> Option<&'static CoreBPE> {
     }
 }
 
+/// Texts longer than this, or with a run of this many bytes without white
+/// space, are estimated by length: byte-pair merging grows quadratically
+/// with the length of one word, and one huge word must not stall the writer.
+const MAX_EXACT_BYTES: usize = 256 << 10;
+const MAX_EXACT_WORD: usize = 1 << 10;
+
 /// Tokens in `text` for `model`.
 pub fn count_text(model: &str, text: &str) -> u64 {
+    let by_length = || text.len().div_ceil(4) as u64;
+    if text.len() > MAX_EXACT_BYTES || text.split_whitespace().any(|w| w.len() > MAX_EXACT_WORD) {
+        return by_length();
+    }
     match encoder(model) {
         Some(bpe) => bpe.encode_ordinary(text).len() as u64,
         // No tokenizer: about four characters a token.
-        None => text.len().div_ceil(4) as u64,
+        None => by_length(),
     }
 }
 
@@ -133,6 +143,12 @@ mod tests {
         // "hello world" is two tokens in both encodings.
         assert_eq!(count_text("gpt-4o", "hello world"), 2);
         assert_eq!(count_text("gpt-3.5-turbo", "hello world"), 2);
+    }
+
+    #[test]
+    fn one_huge_word_is_estimated_by_length() {
+        let word = "a".repeat(1 << 20);
+        assert_eq!(count_text("gpt-4o", &word), (1 << 20) / 4);
     }
 
     #[test]

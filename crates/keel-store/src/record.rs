@@ -115,6 +115,36 @@ impl Invocation {
         }
     }
 
+    /// The record with NUL characters replaced (U+FFFD): PostgreSQL text
+    /// cannot hold them, and a caller could otherwise send one in a model
+    /// name and make its batch unstorable.
+    pub fn scrubbed(mut self) -> Self {
+        for field in [
+            &mut self.trace_id,
+            &mut self.span_id,
+            &mut self.parent_span_id,
+            &mut self.key_id,
+            &mut self.requested_model,
+            &mut self.resolved_model,
+            &mut self.provider,
+            &mut self.model_version,
+            &mut self.error_class,
+            &mut self.error_message,
+            &mut self.finish_reason,
+            &mut self.request_body,
+            &mut self.response_body,
+            &mut self.raw_usage,
+        ] {
+            if let Some(text) = field.as_mut().filter(|t| t.contains('\0')) {
+                *text = text.replace('\0', "\u{FFFD}");
+            }
+        }
+        if self.endpoint.contains('\0') {
+            self.endpoint = self.endpoint.replace('\0', "\u{FFFD}");
+        }
+        self
+    }
+
     /// A JSON view for `keel logs`; `with_bodies` adds the bodies.
     pub fn to_json(&self, with_bodies: bool) -> String {
         serde_json::to_string(&JsonView {

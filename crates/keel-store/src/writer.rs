@@ -42,6 +42,9 @@ impl Default for WriterConfig {
     }
 }
 
+/// Failed attempts at a whole batch before it is stored row by row.
+const BATCH_ATTEMPTS: u32 = 5;
+
 /// Builds the record from a finished call. Runs on the writer task, so the
 /// assembly, token counting and pricing stay off the request path.
 pub type RecordBuilder = Box<dyn FnOnce() -> Invocation + Send>;
@@ -173,6 +176,15 @@ impl Writer {
         tracing::debug!("record writer drained");
     }
 
+    async fn insert_one_by_one(&self, records: &[Invocation]) {
+        for record in records {
+            if let Err(e) = self.store.insert_batch(std::slice::from_ref(record)).await {
+                metrics::counter!("keel_records_lost_total").increment(1);
+                tracing::error!(error = %e, record = %record.to_json(true), "a record the database refuses; kept here only");
+            }
+        }
+    }
+
     async fn flush(&self, jobs: &mut Vec<Job>) {
         let count = jobs.len();
         let mut acks = Vec::with_capacity(count);
@@ -184,7 +196,10 @@ impl Writer {
         // Building records (assembly, token counts, prices) is CPU work: on
         // the blocking pool it cannot stall the tasks serving requests.
         let records: Vec<Invocation> = match tokio::task::spawn_blocking(move || {
-            builders.into_iter().map(|build| build()).collect()
+            builders
+                .into_iter()
+                .map(|build| build().scrubbed())
+                .collect()
         })
         .await
         {
@@ -200,12 +215,20 @@ impl Writer {
         loop {
             match self.store.insert_batch(&records).await {
                 Ok(()) => break,
-                Err(e) => {
+                Err(e) if attempt < BATCH_ATTEMPTS => {
                     attempt += 1;
                     metrics::counter!("keel_writer_errors_total").increment(1);
                     tracing::error!(error = %e, attempt, records = records.len(), "storing records failed; retrying");
                     let backoff = Duration::from_millis(50u64.saturating_mul(1 << attempt.min(7)));
                     tokio::time::sleep(backoff).await;
+                }
+                Err(e) => {
+                    // The database keeps refusing this batch: store what it
+                    // takes row by row, so one bad record cannot stop all the
+                    // others; the refused ones go to the log in full.
+                    tracing::error!(error = %e, "storing a batch keeps failing; storing its records one by one");
+                    self.insert_one_by_one(&records).await;
+                    break;
                 }
             }
         }

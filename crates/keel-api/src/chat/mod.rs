@@ -36,6 +36,16 @@ impl<'a> RawObject<'a> {
         let mut de = serde_json::Deserializer::from_slice(body);
         let obj = RawObject::deserialize(&mut de).map_err(|e| malformed(&e))?;
         de.end().map_err(|e| malformed(&e))?;
+        // Providers disagree on which of two equal keys wins; Keel would
+        // route and price by the first. Refuse the ambiguity.
+        for (i, (key, _)) in obj.fields.iter().enumerate() {
+            if obj.fields[..i].iter().any(|(k, _)| k == key) {
+                return Err(ApiError::invalid(
+                    key.as_ref(),
+                    format!("duplicate field '{key}' in the request body"),
+                ));
+            }
+        }
         Ok(obj)
     }
 

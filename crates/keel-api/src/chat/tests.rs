@@ -192,3 +192,32 @@ fn appends_fields_not_present() {
         br#"{"a":3,"b":2}"#
     );
 }
+
+#[test]
+fn duplicate_top_level_keys_are_refused() {
+    let err = parse_err(
+        r#"{"model":"cheap","messages":[{"role":"user","content":"x"}],"model":"expensive"}"#,
+    );
+    assert_eq!(err.status(), 400);
+    assert_eq!(err.param.as_deref(), Some("model"));
+    assert!(err.message.contains("duplicate field 'model'"));
+}
+
+#[test]
+fn bare_cr_line_endings_frame_events() {
+    use crate::sse::SseDecoder;
+    let mut d = SseDecoder::new(1024);
+    let mut out = Vec::new();
+    d.feed(
+        bytes::Bytes::from_static(b"data: {\"a\":1}\r\rdata: b1\rdata: b2\r\r"),
+        &mut out,
+    )
+    .unwrap();
+    // A final lone \r may still be followed by \n: the next byte settles it.
+    assert_eq!(out.len(), 1);
+    d.feed(bytes::Bytes::from_static(b": next"), &mut out)
+        .unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].data.as_ref(), b"{\"a\":1}");
+    assert_eq!(out[1].data.as_ref(), b"b1\nb2");
+}

@@ -21,7 +21,7 @@ use keel_providers::{Operation, Route};
 use uuid::Uuid;
 
 use crate::error::error_response;
-use crate::invocation::{Call, Ending, RecordContext};
+use crate::invocation::{Call, ClientWatch, Ending, RecordContext};
 use crate::state::AppState;
 use identify::identify;
 use trace::TraceContext;
@@ -35,9 +35,17 @@ pub struct Prepared {
     pub include_usage: bool,
 }
 
-/// `POST /v1/chat/completions`.
-pub async fn chat_completions(state: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Response {
-    let mut call = start(Operation::ChatCompletions, headers);
+/// `POST /v1/chat/completions`. Runs in a task of its own (see
+/// [`crate::handlers`]), so a client that leaves cannot cancel it half-way.
+pub async fn chat_completions(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    client: ClientWatch,
+) -> Response {
+    let state = &state;
+    let headers = &headers;
+    let mut call = start(Operation::ChatCompletions, headers, client);
     let prepared = match prepare_chat(state, &mut call, headers, body).await {
         Ok(p) => p,
         Err(err) => return reject(state, call, err).await,
@@ -49,18 +57,27 @@ pub async fn chat_completions(state: &Arc<AppState>, headers: &HeaderMap, body: 
     }
 }
 
-/// `POST /v1/embeddings`.
-pub async fn embeddings(state: &Arc<AppState>, headers: &HeaderMap, body: Body) -> Response {
-    let mut call = start(Operation::Embeddings, headers);
+/// `POST /v1/embeddings`, run like [`chat_completions`].
+pub async fn embeddings(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    client: ClientWatch,
+) -> Response {
+    let state = &state;
+    let headers = &headers;
+    let mut call = start(Operation::Embeddings, headers, client);
     match prepare_embeddings(state, &mut call, headers, body).await {
         Ok(prepared) => unary::forward(state, call, prepared).await,
         Err(err) => reject(state, call, err).await,
     }
 }
 
-fn start(operation: Operation, headers: &HeaderMap) -> Call {
+fn start(operation: Operation, headers: &HeaderMap, client: ClientWatch) -> Call {
     let id = Uuid::now_v7();
-    Call::start(operation, TraceContext::from_headers(headers, &id), id)
+    let mut call = Call::start(operation, TraceContext::from_headers(headers, &id), id);
+    call.client = client;
+    call
 }
 
 async fn prepare_chat(
@@ -127,6 +144,9 @@ fn resolve(state: &AppState, model: &str) -> Result<Route, ApiError> {
     })
 }
 
+/// How long a client may take to send its request body.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Reads the whole request body, refusing more than `max` bytes.
 async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
@@ -142,7 +162,14 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
     if declared.is_some_and(|len| len > max as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, max).collect().await {
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, max).collect());
+    let Ok(collected) = read.await else {
+        return Err(ApiError::new(
+            ErrorKind::RequestTimeout,
+            format!("The request body did not arrive within {BODY_READ_TIMEOUT:?}."),
+        ));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -167,7 +194,10 @@ pub async fn reject(state: &AppState, call: Call, err: ApiError) -> Response {
 
 /// Hands the finished call to the record writer; in `sync` durability waits
 /// until its record is committed.
-pub async fn record(state: &AppState, call: Call, ending: Ending) {
+pub async fn record(state: &AppState, mut call: Call, mut ending: Ending) {
+    if call.client.gone() {
+        ending.client_gone();
+    }
     let builder = call.into_record(ending, record_context(state));
     if let Some(committed) = state.sink.submit(builder).await {
         let _ = committed.await;

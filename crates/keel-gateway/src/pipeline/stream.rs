@@ -72,6 +72,8 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         return upstream_status(state, call, status, body, retry_after).await;
     }
     let id = call.id;
+    // From here the response body notices a client that leaves.
+    call.client.detach();
     let relay = Relay {
         core: Some(RelayCore {
             upstream: body_stream(response),
@@ -81,6 +83,7 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
             hide_usage: !p.include_usage,
             done_event: None,
             saw_finish: false,
+            failure: None,
             upstream_error: None,
             first_event: None,
             idle_timeout: config.stream_idle_timeout,
@@ -123,6 +126,8 @@ struct RelayCore {
     /// The upstream's `[DONE]` event, held back until the record is handed off.
     done_event: Option<Bytes>,
     saw_finish: bool,
+    /// Why the stream must stop, once what came before it has gone out.
+    failure: Option<ApiError>,
     upstream_error: Option<String>,
     first_event: Option<Instant>,
     idle_timeout: Duration,
@@ -143,6 +148,20 @@ impl Relay {
             let Some(core) = self.core.as_mut() else {
                 return self.tail.take();
             };
+            if let Some(err) = core.failure.take() {
+                let core = self.core.take()?;
+                self.tail = core.finish(End::Failed(err)).await;
+                continue;
+            }
+            if core.done_event.is_some() {
+                // The answer is whole. A terminator already received ends the
+                // body cleanly (the connection goes back to the pool); never
+                // wait on the upstream for more.
+                let _ = futures_util::FutureExt::now_or_never(core.upstream.next());
+                let core = self.core.take()?;
+                self.tail = core.finish(End::Complete).await;
+                continue;
+            }
             let chunk = match tokio::time::timeout(core.idle_timeout, core.upstream.next()).await {
                 Err(_) => Err(core.timeout_error()),
                 Ok(None) => Ok(None),
@@ -151,10 +170,8 @@ impl Relay {
             };
             let end = match chunk {
                 Ok(Some(chunk)) => match core.on_chunk(chunk) {
-                    Ok(Some(out)) => return Some(out),
-                    Ok(None) if core.done_event.is_some() => End::Complete,
-                    Ok(None) => continue,
-                    Err(err) => End::Failed(err),
+                    Some(out) => return Some(out),
+                    None => continue,
                 },
                 Ok(None) if core.done_event.is_some() || core.saw_finish => End::Complete,
                 Ok(None) => End::Failed(core.cut_error()),
@@ -195,14 +212,16 @@ struct ChoiceProbe {
 impl RelayCore {
     /// Frames a network chunk into events, observes each, and returns what
     /// the client should get now (`None`: nothing yet).
-    fn on_chunk(&mut self, chunk: Bytes) -> Result<Option<Bytes>, ApiError> {
+    /// A failure (bad event, oversized event) stops the stream after the
+    /// events before it have gone out; it is kept in `failure`.
+    fn on_chunk(&mut self, chunk: Bytes) -> Option<Bytes> {
         self.scratch.clear();
-        self.decoder.feed(chunk, &mut self.scratch).map_err(|_| {
-            ApiError::new(
+        if self.decoder.feed(chunk, &mut self.scratch).is_err() {
+            self.failure = Some(ApiError::new(
                 ErrorKind::UpstreamMalformed,
                 "the provider sent a stream event over the size limit",
-            )
-        })?;
+            ));
+        }
         let mut out: Option<Bytes> = None;
         let mut joined: Option<BytesMut> = None;
         let events = std::mem::take(&mut self.scratch);
@@ -214,8 +233,15 @@ impl RelayCore {
                 self.done_event = Some(event.raw.clone());
                 continue;
             }
-            if !event.data.is_empty() && !self.observe(&event.data)? {
-                continue;
+            if !event.data.is_empty() {
+                match self.observe(&event.data) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(err) => {
+                        self.failure = Some(err);
+                        break;
+                    }
+                }
             }
             match (&mut out, &mut joined) {
                 (None, None) => out = Some(event.raw.clone()),
@@ -230,7 +256,7 @@ impl RelayCore {
             }
         }
         self.scratch = events;
-        Ok(joined.map(BytesMut::freeze).or(out))
+        joined.map(BytesMut::freeze).or(out)
     }
 
     /// Looks at one event's data; returns whether the client should see it.
@@ -331,6 +357,7 @@ impl RelayCore {
             },
             ttft,
             latency: self.call.started.elapsed(),
+            billable: self.first_event.is_some(),
         };
         record(&self.state, self.call, ending).await;
         Some(tail)
@@ -346,7 +373,8 @@ impl RelayCore {
             match tokio::time::timeout_at(deadline, self.upstream.next()).await {
                 Ok(Some(Ok(chunk))) => {
                     read += chunk.len();
-                    if self.on_chunk(chunk).is_err() {
+                    self.on_chunk(chunk);
+                    if self.failure.is_some() {
                         break;
                     }
                 }
@@ -368,6 +396,7 @@ impl RelayCore {
             },
             ttft,
             latency,
+            billable: self.first_event.is_some(),
         };
         record(&self.state, self.call, ending).await;
     }

@@ -12,7 +12,7 @@ use keel_api::{ApiError, ErrorKind};
 use keel_store::Outcome;
 
 use super::{record, reject, Prepared};
-use crate::error::{from_upstream, json_response};
+use crate::error::{error_response, from_upstream, json_response};
 use crate::invocation::{Answer, Call, Ending};
 use crate::state::AppState;
 
@@ -31,7 +31,15 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
     let retry_after = response.headers().get(RETRY_AFTER).cloned();
     let body = match state.executor.read_body(response, deadline).await {
         Ok(b) => b,
-        Err(e) => return reject(state, call, from_upstream(e, provider.name())).await,
+        Err(e) => {
+            // A 2xx answer cut mid-body was generated, and billed, upstream.
+            let err = from_upstream(e, provider.name());
+            let mut ending = Ending::from_error(&err, call.started);
+            ending.billable = (200..300).contains(&status);
+            let id = call.id;
+            record(state, call, ending).await;
+            return error_response(&err, &id);
+        }
     };
     if !(200..300).contains(&status) {
         return upstream_status(state, call, status, body, retry_after).await;
@@ -59,6 +67,7 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         },
         ttft: None,
         latency: call.started.elapsed(),
+        billable: true,
     };
     record(state, call, ending).await;
     json_response(status, body, &id, None)
@@ -83,6 +92,17 @@ pub async fn upstream_status(
     let message = upstream_message(&body)
         .unwrap_or_else(|| format!("provider '{provider}' returned HTTP {status}"));
     let (status_out, body_out) = match status {
+        // Only 4xx and 5xx are errors a client can act on; anything else
+        // (a redirect, say) means the provider is misconfigured.
+        _ if !(400..600).contains(&status) => (
+            502,
+            Bytes::from(error_body(
+                &format!("provider '{provider}' answered with unexpected HTTP {status}"),
+                "upstream_error",
+                None,
+                Some("upstream_unexpected_status"),
+            )),
+        ),
         401 | 403 => (
             502,
             Bytes::from(error_body(
@@ -124,6 +144,7 @@ pub async fn upstream_status(
         },
         ttft: None,
         latency: call.started.elapsed(),
+        billable: false,
     };
     record(state, call, ending).await;
     json_response(status_out, body_out, &id, retry_after)

@@ -149,3 +149,44 @@ async fn upstream_failures_map_to_the_right_status() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_still_gets_one_record() {
+    let gw = gateway().await;
+    let gave_up = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .bearer_auth(KEY)
+        .timeout(std::time::Duration::from_millis(200))
+        .body(json!({"model": "fault-hang", "messages": user("anyone there?")}).to_string())
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client gave up first");
+    // Shutting down waits for the call, which ends at the upstream timeout.
+    let (records, _) = gw.stop().await;
+    assert_eq!(
+        records.len(),
+        1,
+        "exactly one record for the abandoned call"
+    );
+    let r = &records[0];
+    assert_eq!(r.status, 499);
+    assert_eq!(r.outcome.as_str(), "client_disconnected");
+    assert_eq!(r.error_class.as_deref(), Some("upstream_timeout"));
+    assert_eq!(r.requested_model.as_deref(), Some("fault-hang"));
+}
+
+#[tokio::test]
+async fn duplicate_keys_and_redirects_are_refused() {
+    let gw = gateway().await;
+    let (_, err) = expect_error(
+        &gw,
+        r#"{"model":"fake-chat","messages":[{"role":"user","content":"x"}],"model":"fault-500"}"#,
+        400,
+    )
+    .await;
+    assert_eq!(err["error"]["param"], "model");
+    let (records, upstream) = gw.stop().await;
+    assert!(posts(&upstream).is_empty());
+    assert_eq!(records[0].error_class.as_deref(), Some("invalid_request"));
+}

@@ -56,3 +56,34 @@ async fn sync_writer_acknowledges_after_commit() {
         t.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_nul_character_cannot_jam_the_writer() {
+    for t in TestStore::both().await {
+        let (sink, writer) = channel(t.store.clone(), WriterConfig::default(), None);
+        let task = tokio::spawn(writer.run());
+        sink.submit(Box::new(|| {
+            let mut r = sample(1);
+            r.requested_model = Some("bad\0model".into());
+            r.error_message = Some("model 'bad\0model' does not exist".into());
+            r
+        }))
+        .await;
+        sink.submit(Box::new(|| sample(2))).await;
+        drop(sink);
+        task.await.unwrap();
+        let stored = t
+            .store
+            .list(&keel_store::LogFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 2, "{}", t.store.backend());
+        assert!(stored
+            .iter()
+            .any(|r| r.requested_model.as_deref() == Some("bad\u{FFFD}model")));
+        t.cleanup().await;
+    }
+}
