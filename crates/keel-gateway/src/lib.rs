@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod error;
 pub mod handlers;
 pub mod invocation;
+pub mod memory;
 pub mod metrics;
 pub mod pipeline;
 pub mod pricing;

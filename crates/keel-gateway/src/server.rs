@@ -106,6 +106,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         metrics,
     ));
     tasks.spawn(discovery::retry_in_background(state.clone(), entries));
+    tasks.spawn(crate::memory::trim_periodically(state.shutdown.clone()));
     let app = router(state.clone());
     let stop = CancellationToken::new();
     let grace = state.config.shutdown_grace;

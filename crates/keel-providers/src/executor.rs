@@ -62,7 +62,7 @@ impl Executor {
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
+            .pool_max_idle_per_host(256)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("keel/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -34,7 +34,7 @@ pub struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            capacity: 8192,
+            capacity: 4096,
             flush_interval: Duration::from_millis(100),
             max_batch: 1024,
             durability: Durability::Batched,

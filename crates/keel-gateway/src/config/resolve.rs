@@ -220,7 +220,7 @@ impl Ctx<'_> {
             )?,
         };
         let writer = WriterConfig {
-            capacity: self.positive(&raw.store.queue_capacity, "store.queue_capacity", 8192)?,
+            capacity: self.positive(&raw.store.queue_capacity, "store.queue_capacity", 4096)?,
             flush_interval: self.positive_ms(
                 &raw.store.flush_interval_ms,
                 "store.flush_interval_ms",
