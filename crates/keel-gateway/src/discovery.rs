@@ -34,6 +34,7 @@ pub fn providers(configs: &[ProviderConfig]) -> Result<Vec<ProviderEntry>, Strin
                 api_key: c.api_key.clone(),
                 flavor: c.flavor.clone(),
                 headers: c.headers.clone(),
+                stream_usage: c.stream_usage,
             })?;
             Ok(ProviderEntry {
                 provider: Arc::new(provider),

@@ -59,4 +59,10 @@ pub trait Provider: Send + Sync + 'static {
     fn models_request(&self) -> Option<UpstreamRequest>;
     /// Reads the model ids out of the answer to [`Provider::models_request`].
     fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, String>;
+    /// Whether Keel may add `stream_options.include_usage` to streams (some
+    /// OpenAI-compatible servers reject the field; their streams are then
+    /// counted with the tokenizer).
+    fn stream_usage(&self) -> bool {
+        true
+    }
 }

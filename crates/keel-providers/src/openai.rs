@@ -34,6 +34,8 @@ pub struct OpenAiSettings {
     pub flavor: Flavor,
     /// Extra headers sent on every request (e.g. `OpenAI-Organization`).
     pub headers: Vec<(String, String)>,
+    /// Ask for usage on streams (`stream_options.include_usage`).
+    pub stream_usage: bool,
 }
 
 /// An OpenAI-compatible upstream.
@@ -144,6 +146,10 @@ impl Provider for OpenAiProvider {
         keel_api::models::parse_model_ids(body)
             .map_err(|e| format!("not an OpenAI model list: {e}"))
     }
+
+    fn stream_usage(&self) -> bool {
+        self.settings.stream_usage
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +163,7 @@ mod tests {
             api_key: Some(SecretString::from("sk-test")),
             flavor,
             headers: vec![("OpenAI-Organization".into(), "org-1".into())],
+            stream_usage: true,
         })
         .unwrap()
     }
@@ -212,6 +219,7 @@ mod tests {
             api_key: None,
             flavor: Flavor::OpenAi,
             headers: vec![],
+            stream_usage: true,
         })
         .unwrap();
         let req = p.request(Operation::ChatCompletions, "m", Bytes::new());

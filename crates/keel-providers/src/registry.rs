@@ -91,6 +91,7 @@ mod tests {
                 api_key: None,
                 flavor: Flavor::OpenAi,
                 headers: vec![],
+                stream_usage: true,
             })
             .unwrap(),
         )

@@ -165,12 +165,12 @@ impl<'a> ChatRequest<'a> {
     }
 
     /// The body to send upstream: `upstream_model` in place of the requested
-    /// name, and, for streams, `stream_options.include_usage` forced on so the
-    /// call is always billed from the provider's own count. `None` means the
-    /// original bytes can be sent unchanged.
-    pub fn upstream_body(&self, upstream_model: &str) -> Option<Vec<u8>> {
+    /// name, and, for streams when `ask_usage`, `stream_options.include_usage`
+    /// forced on so the call is billed from the provider's own count. `None`
+    /// means the original bytes can be sent unchanged.
+    pub fn upstream_body(&self, upstream_model: &str, ask_usage: bool) -> Option<Vec<u8>> {
         let model_changes = upstream_model != self.facts.model.as_ref();
-        let usage_injected = self.facts.stream && !self.facts.include_usage;
+        let usage_injected = ask_usage && self.facts.stream && !self.facts.include_usage;
         if !model_changes && !usage_injected {
             return None;
         }

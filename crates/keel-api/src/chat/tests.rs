@@ -12,7 +12,7 @@ fn keeps_every_field_and_forwards_unchanged_bytes() {
     assert_eq!(req.facts.model, "gpt-4o");
     assert!(!req.facts.stream);
     assert!(
-        req.upstream_body("gpt-4o").is_none(),
+        req.upstream_body("gpt-4o", true).is_none(),
         "nothing to rewrite: send original bytes"
     );
     assert_eq!(req.raw.get("x_custom").unwrap().get(), r#"{"a":[1,2]}"#);
@@ -22,7 +22,7 @@ fn keeps_every_field_and_forwards_unchanged_bytes() {
 fn rewrites_model_and_keeps_unknown_fields_verbatim() {
     let body = br#"{"model":"openai/gpt-4o","messages":[{"role":"user","content":"hi"}],"x_custom":{"a": [1, 2]}}"#;
     let req = ChatRequest::parse(body).unwrap();
-    let out = req.upstream_body("gpt-4o").unwrap();
+    let out = req.upstream_body("gpt-4o", true).unwrap();
     assert_eq!(
         std::str::from_utf8(&out).unwrap(),
         r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_custom":{"a": [1, 2]}}"#
@@ -34,12 +34,14 @@ fn streams_always_ask_for_usage() {
     let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
     let req = ChatRequest::parse(body).unwrap();
     assert!(req.facts.stream && !req.facts.include_usage);
-    let out: serde_json::Value = serde_json::from_slice(&req.upstream_body("m").unwrap()).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_slice(&req.upstream_body("m", true).unwrap()).unwrap();
     assert_eq!(out["stream_options"]["include_usage"], true);
 
     let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":false,"other":1}}"#;
     let req = ChatRequest::parse(body).unwrap();
-    let out: serde_json::Value = serde_json::from_slice(&req.upstream_body("m").unwrap()).unwrap();
+    let out: serde_json::Value =
+        serde_json::from_slice(&req.upstream_body("m", true).unwrap()).unwrap();
     assert_eq!(
         out["stream_options"],
         serde_json::json!({"include_usage": true, "other": 1})
@@ -48,7 +50,7 @@ fn streams_always_ask_for_usage() {
     let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
     let req = ChatRequest::parse(body).unwrap();
     assert!(req.facts.include_usage);
-    assert!(req.upstream_body("m").is_none());
+    assert!(req.upstream_body("m", true).is_none());
 }
 
 #[test]
@@ -220,4 +222,11 @@ fn bare_cr_line_endings_frame_events() {
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].data.as_ref(), b"{\"a\":1}");
     assert_eq!(out[1].data.as_ref(), b"b1\nb2");
+}
+
+#[test]
+fn usage_is_not_injected_for_providers_that_refuse_stream_options() {
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+    let req = ChatRequest::parse(body).unwrap();
+    assert!(req.upstream_body("m", false).is_none());
 }

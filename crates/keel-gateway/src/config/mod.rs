@@ -48,4 +48,6 @@ pub struct ProviderConfig {
     pub models: Vec<String>,
     pub discover: bool,
     pub headers: Vec<(String, String)>,
+    /// Ask for usage on streams (`stream_options.include_usage`).
+    pub stream_usage: bool,
 }

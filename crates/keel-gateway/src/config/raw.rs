@@ -80,6 +80,9 @@ pub struct RawProvider {
     pub deployments: BTreeMap<String, String>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Ask for usage on streams (default true); turn off for servers that
+    /// reject `stream_options`.
+    pub stream_usage: Option<bool>,
 }
 
 /// `[prices."model"]`: USD per million tokens.

@@ -364,6 +364,7 @@ impl Ctx<'_> {
             models,
             discover: p.discover,
             headers: p.headers.clone().into_iter().collect(),
+            stream_usage: p.stream_usage.unwrap_or(true),
         })
     }
 }
@@ -382,6 +383,7 @@ fn zero_config_provider(env: &dyn Fn(&str) -> Option<String>) -> Option<Provider
         models: Vec::new(),
         discover: true,
         headers: Vec::new(),
+        stream_usage: true,
     })
 }
 

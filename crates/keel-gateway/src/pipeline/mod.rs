@@ -95,7 +95,7 @@ async fn prepare_chat(
     call.stream = request.facts.stream;
     let route = resolve(state, &request.facts.model)?;
     let upstream_body = request
-        .upstream_body(&route.upstream_model)
+        .upstream_body(&route.upstream_model, route.provider.stream_usage())
         .map(Bytes::from)
         .unwrap_or(body.clone());
     call.route = Some(route.clone());

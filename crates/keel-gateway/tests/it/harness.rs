@@ -73,6 +73,7 @@ pub fn provider(name: &str, base_url: &str, models: &[&str], discover: bool) -> 
         models: models.iter().map(|m| m.to_string()).collect(),
         discover,
         headers: vec![],
+        stream_usage: true,
     }
 }
 

@@ -170,3 +170,22 @@ async fn a_client_that_leaves_mid_stream_is_recorded_and_still_billed() {
     );
     assert_eq!(r.output_tokens, keel_testkit::LONG_STREAM_WORDS as i64);
 }
+
+#[tokio::test]
+async fn providers_that_refuse_stream_options_are_estimated_instead() {
+    let gw = gateway_with(|c| c.providers[0].stream_usage = false).await;
+    let resp = gw
+        .chat(json!({"model": "fake-chat", "messages": user("one two three"), "stream": true}))
+        .await;
+    let id = invocation_id(&resp);
+    let text = resp.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    let (records, upstream) = gw.stop().await;
+    assert!(
+        posts(&upstream)[0].body.get("stream_options").is_none(),
+        "nothing injected"
+    );
+    let r = record(&records, &id);
+    assert_eq!(r.token_source, "estimated");
+    assert!(r.input_tokens > 0 && r.output_tokens > 0);
+}
