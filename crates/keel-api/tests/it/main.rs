@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod garbage;
+
 use std::path::PathBuf;
 
 use bytes::Bytes;
@@ -14,7 +16,7 @@ use keel_api::models::parse_model_ids;
 use keel_api::sse::SseDecoder;
 use serde_json::Value;
 
-fn fixture(name: &str) -> Vec<u8> {
+pub fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/openai")
         .join(name);

@@ -33,6 +33,8 @@ pub struct Prepared {
     pub body: Bytes,
     /// The client asked for the usage chunk itself.
     pub include_usage: bool,
+    /// Choices asked for (`n`).
+    pub choices: u32,
 }
 
 /// `POST /v1/chat/completions`. Runs in a task of its own (see
@@ -103,6 +105,7 @@ async fn prepare_chat(
         route,
         body: upstream_body,
         include_usage: request.facts.include_usage,
+        choices: request.facts.n,
     })
 }
 
@@ -128,6 +131,7 @@ async fn prepare_embeddings(
         route,
         body: upstream_body,
         include_usage: false,
+        choices: 1,
     })
 }
 

@@ -82,7 +82,8 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
             payloads: Captured::default(),
             hide_usage: !p.include_usage,
             done_event: None,
-            saw_finish: false,
+            finished_choices: Vec::new(),
+            expected_choices: p.choices,
             failure: None,
             upstream_error: None,
             first_event: None,
@@ -125,7 +126,10 @@ struct RelayCore {
     hide_usage: bool,
     /// The upstream's `[DONE]` event, held back until the record is handed off.
     done_event: Option<Bytes>,
-    saw_finish: bool,
+    /// Indexes of the choices that reported a finish reason; a stream that
+    /// ends without `[DONE]` is whole only if every choice finished.
+    finished_choices: Vec<u32>,
+    expected_choices: u32,
     /// Why the stream must stop, once what came before it has gone out.
     failure: Option<ApiError>,
     upstream_error: Option<String>,
@@ -173,7 +177,9 @@ impl Relay {
                     Some(out) => return Some(out),
                     None => continue,
                 },
-                Ok(None) if core.done_event.is_some() || core.saw_finish => End::Complete,
+                Ok(None) if core.finished_choices.len() >= core.expected_choices as usize => {
+                    End::Complete
+                }
                 Ok(None) => End::Failed(core.cut_error()),
                 Err(err) => End::Failed(err),
             };
@@ -205,6 +211,8 @@ struct ChunkProbe {
 
 #[derive(Deserialize)]
 struct ChoiceProbe {
+    #[serde(default)]
+    index: u32,
     #[serde(default)]
     finish_reason: Option<IgnoredAny>,
 }
@@ -277,8 +285,10 @@ impl RelayCore {
                 .unwrap_or("stream error");
             self.upstream_error = Some(message.to_owned());
         }
-        if probe.choices.iter().any(|c| c.finish_reason.is_some()) {
-            self.saw_finish = true;
+        for choice in probe.choices.iter().filter(|c| c.finish_reason.is_some()) {
+            if !self.finished_choices.contains(&choice.index) {
+                self.finished_choices.push(choice.index);
+            }
         }
         if self.payloads.bytes() + data.len() <= MAX_KEPT_BYTES || probe.usage.is_some() {
             self.payloads.push(data);
