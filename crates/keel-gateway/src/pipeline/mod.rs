@@ -88,22 +88,18 @@ async fn prepare_chat(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Prepared, ApiError> {
-    call.key_id = Some(identify(headers, &state.master_key)?);
-    let body = read_body(body, headers, state.config.max_body_bytes).await?;
-    call.request_body = Some(Bytes::copy_from_slice(&body));
+    let body = admit(state, call, headers, body).await?;
     let request = ChatRequest::parse(&body)?;
     call.request_is_json = true;
-    call.requested_model = Some(request.facts.model.to_string());
     call.stream = request.facts.stream;
-    let route = resolve(state, &request.facts.model)?;
-    let upstream_body = request
-        .upstream_body(&route.upstream_model, route.provider.stream_usage())
-        .map(Bytes::from)
-        .unwrap_or(body.clone());
-    call.route = Some(route.clone());
+    let route = route(state, call, &request.facts.model)?;
+    let upstream_body = request.upstream_body(&route.upstream_model, route.provider.stream_usage());
     Ok(Prepared {
+        // Bytes clones share the buffer: the client's bytes go upstream as-is.
+        body: upstream_body
+            .map(Bytes::from)
+            .unwrap_or_else(|| body.clone()),
         route,
-        body: upstream_body,
         include_usage: request.facts.include_usage,
         choices: request.facts.n,
     })
@@ -115,24 +111,39 @@ async fn prepare_embeddings(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Prepared, ApiError> {
-    call.key_id = Some(identify(headers, &state.master_key)?);
-    let body = read_body(body, headers, state.config.max_body_bytes).await?;
-    call.request_body = Some(Bytes::copy_from_slice(&body));
+    let body = admit(state, call, headers, body).await?;
     let request = EmbeddingsRequest::parse(&body)?;
     call.request_is_json = true;
-    call.requested_model = Some(request.model.to_string());
-    let route = resolve(state, &request.model)?;
-    let upstream_body = request
-        .upstream_body(&route.upstream_model, body.len())
-        .map(Bytes::from)
-        .unwrap_or(body.clone());
-    call.route = Some(route.clone());
+    let route = route(state, call, &request.model)?;
+    let upstream_body = request.upstream_body(&route.upstream_model, body.len());
     Ok(Prepared {
+        body: upstream_body.map(Bytes::from).unwrap_or(body),
         route,
-        body: upstream_body,
         include_usage: false,
         choices: 1,
     })
+}
+
+/// Identifies the caller, then reads the body (keeping an exact-size copy
+/// for the record: the read buffer it sits in may be far larger).
+async fn admit(
+    state: &AppState,
+    call: &mut Call,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
+    call.key_id = Some(identify(headers, &state.master_key)?);
+    let body = read_body(body, headers, state.config.max_body_bytes).await?;
+    call.request_body = Some(Bytes::copy_from_slice(&body));
+    Ok(body)
+}
+
+/// Resolves the requested model and notes both names on the call.
+fn route(state: &AppState, call: &mut Call, model: &str) -> Result<Route, ApiError> {
+    call.requested_model = Some(model.to_owned());
+    let route = resolve(state, model)?;
+    call.route = Some(route.clone());
+    Ok(route)
 }
 
 /// Finds the provider for a model name.
