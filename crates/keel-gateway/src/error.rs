@@ -35,17 +35,24 @@ pub fn from_upstream(e: UpstreamError, provider: &str) -> ApiError {
     }
 }
 
-/// A JSON response with Keel's headers.
+/// A JSON response: the one place a JSON body gets its status and type.
+pub fn json(status: u16, body: Bytes) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// A data-plane JSON response: names its invocation, keeps `retry-after`.
 pub fn json_response(
     status: u16,
     body: Bytes,
     id: &Uuid,
     retry_after: Option<HeaderValue>,
 ) -> Response {
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut resp = json(status, body);
     let headers = resp.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(&id.hyphenated().to_string()) {
         headers.insert(INVOCATION_ID_HEADER, v);
     }
@@ -63,10 +70,5 @@ pub fn error_response(err: &ApiError, id: &Uuid) -> Response {
 /// An error response for requests that never became an invocation
 /// (unknown routes, health and metrics errors).
 pub fn plain_error(err: &ApiError) -> Response {
-    let mut resp = Response::new(Body::from(err.to_json()));
-    *resp.status_mut() =
-        StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    json(err.status(), Bytes::from(err.to_json()))
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +12,7 @@ use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use keel_api::{ApiError, ErrorKind};
 
-use crate::error::plain_error;
+use crate::error::{json, plain_error};
 use crate::invocation::ClientWatch;
 use crate::pipeline;
 use crate::pipeline::identify::identify;
@@ -80,11 +79,11 @@ async fn models_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) 
     if let Err(err) = identify(&headers, &state.master_key) {
         return plain_error(&err);
     }
-    json(StatusCode::OK, state.models().list_body.clone())
+    json(200, state.models().list_body.clone())
 }
 
 async fn live_handler() -> Response {
-    json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
+    json(200, Bytes::from_static(br#"{"status":"ok"}"#))
 }
 
 /// Ready when the store answers, at least one model is served, and Keel is
@@ -109,7 +108,7 @@ async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json(status, Bytes::from(body.to_string()))
+    json(status.as_u16(), Bytes::from(body.to_string()))
 }
 
 async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
@@ -141,12 +140,4 @@ async fn method_not_allowed_handler(request: Request) -> Response {
             request.uri().path()
         ),
     ))
-}
-
-fn json(status: StatusCode, body: Bytes) -> Response {
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
 }
