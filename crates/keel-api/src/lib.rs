@@ -1,6 +1,7 @@
 //! Wire types and codecs for the formats Keel speaks. No I/O lives here, so
 //! every parser and serialiser can be unit-tested and fuzzed on its own.
 
+pub mod anthropic;
 pub mod assemble;
 pub mod chat;
 pub mod embeddings;
