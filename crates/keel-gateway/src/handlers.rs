@@ -23,6 +23,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions_handler))
         .route("/chat/completions", post(chat_completions_handler))
+        .route("/v1/messages", post(messages_handler))
         .route("/v1/embeddings", post(embeddings_handler))
         .route("/embeddings", post(embeddings_handler))
         .route("/v1/models", get(models_handler))
@@ -42,6 +43,13 @@ async fn chat_completions_handler(
     let (parts, body) = request.into_parts();
     let (alive, client) = ClientWatch::pair();
     let call = pipeline::chat_completions(state.clone(), parts.headers, body, client);
+    detached(&state, call, alive).await
+}
+
+async fn messages_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (alive, client) = ClientWatch::pair();
+    let call = pipeline::messages(state.clone(), parts.headers, body, client);
     detached(&state, call, alive).await
 }
 

@@ -18,9 +18,22 @@ use crate::pipeline::trace::TraceContext;
 use crate::pricing::PriceCatalog;
 use crate::tokens;
 
+/// The wire format the client speaks; answers and errors go back in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ingress {
+    /// OpenAI chat completions / embeddings.
+    #[default]
+    OpenAi,
+    /// Anthropic Messages (`POST /v1/messages`), translated to and from the
+    /// OpenAI shape at the edges.
+    Anthropic,
+}
+
 /// One call in flight: who asked what, and where it went.
 pub struct Call {
     pub id: Uuid,
+    /// The client's wire format.
+    pub ingress: Ingress,
     pub started: Instant,
     pub created_at_ms: i64,
     pub operation: Operation,
@@ -172,6 +185,7 @@ impl Call {
     pub fn start(operation: Operation, trace: TraceContext, id: Uuid) -> Call {
         Call {
             id,
+            ingress: Ingress::OpenAi,
             started: Instant::now(),
             created_at_ms: keel_store::timefmt::now_ms(),
             operation,
@@ -194,7 +208,11 @@ impl Call {
 }
 
 fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
-    let mut r = Invocation::new(call.id, call.created_at_ms, call.operation.endpoint());
+    let endpoint = match call.ingress {
+        Ingress::OpenAi => call.operation.endpoint(),
+        Ingress::Anthropic => "messages",
+    };
+    let mut r = Invocation::new(call.id, call.created_at_ms, endpoint);
     r.trace_id = Some(call.trace.trace_id);
     r.span_id = Some(call.trace.span_id);
     r.parent_span_id = call.trace.parent_span_id;

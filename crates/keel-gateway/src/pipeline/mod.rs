@@ -20,8 +20,8 @@ use keel_api::{ApiError, ErrorKind};
 use keel_providers::{Operation, Route};
 use uuid::Uuid;
 
-use crate::error::error_response;
-use crate::invocation::{Call, ClientWatch, Ending, RecordContext};
+use crate::error::error_response_for;
+use crate::invocation::{Call, ClientWatch, Ending, Ingress, RecordContext};
 use crate::state::AppState;
 use identify::identify;
 use trace::TraceContext;
@@ -75,6 +75,30 @@ pub async fn embeddings(
     }
 }
 
+/// `POST /v1/messages`: an Anthropic Messages call, translated to the
+/// OpenAI shape for any provider and back for the client; run like
+/// [`chat_completions`].
+pub async fn messages(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    client: ClientWatch,
+) -> Response {
+    let state = &state;
+    let headers = &headers;
+    let mut call = start(Operation::ChatCompletions, headers, client);
+    call.ingress = Ingress::Anthropic;
+    let prepared = match prepare_messages(state, &mut call, headers, body).await {
+        Ok(p) => p,
+        Err(err) => return reject(state, call, err).await,
+    };
+    if call.stream {
+        stream::forward(state, call, prepared).await
+    } else {
+        unary::forward(state, call, prepared).await
+    }
+}
+
 fn start(operation: Operation, headers: &HeaderMap, client: ClientWatch) -> Call {
     let id = Uuid::now_v7();
     let mut call = Call::start(operation, TraceContext::from_headers(headers, &id), id);
@@ -101,6 +125,32 @@ async fn prepare_chat(
             .unwrap_or_else(|| body.clone()),
         route,
         include_usage: request.facts.include_usage,
+        choices: request.facts.n,
+    })
+}
+
+async fn prepare_messages(
+    state: &AppState,
+    call: &mut Call,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Prepared, ApiError> {
+    let body = admit(state, call, headers, body).await?;
+    let translated = keel_api::anthropic::from_anthropic::request(&body)
+        .map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.message))?;
+    call.request_is_json = true;
+    let openai_body = Bytes::from(serde_json::to_vec(&translated).unwrap_or_default());
+    let request = ChatRequest::parse(&openai_body)?;
+    call.stream = request.facts.stream;
+    let route = route(state, call, &request.facts.model)?;
+    let upstream_body = request.upstream_body(&route.upstream_model, route.provider.stream_usage());
+    Ok(Prepared {
+        body: upstream_body
+            .map(Bytes::from)
+            .unwrap_or_else(|| openai_body.clone()),
+        route,
+        // The translator needs the usage chunk; Anthropic clients never see it.
+        include_usage: false,
         choices: request.facts.n,
     })
 }
@@ -201,10 +251,10 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
 
 /// Answers with an error Keel decided on, after recording it.
 pub async fn reject(state: &AppState, call: Call, err: ApiError) -> Response {
-    let id = call.id;
+    let (id, ingress) = (call.id, call.ingress);
     let ending = Ending::from_error(&err, call.started);
     record(state, call, ending).await;
-    error_response(&err, &id)
+    error_response_for(ingress, &err, &id)
 }
 
 /// Hands the finished call to the record writer; in `sync` durability waits

@@ -13,6 +13,8 @@ use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use keel_api::anthropic::to_anthropic::StreamTranslator;
+use keel_api::anthropic::AnthropicError;
 use keel_api::sse::{Event, SseDecoder};
 use keel_api::{ApiError, ErrorKind};
 use keel_providers::executor::{body_stream, ByteStream};
@@ -23,7 +25,7 @@ use serde::Deserialize;
 use super::unary::upstream_status;
 use super::{record, reject, Prepared};
 use crate::error::{from_upstream, INVOCATION_ID_HEADER};
-use crate::invocation::{Answer, Call, Captured, Ending};
+use crate::invocation::{Answer, Call, Captured, Ending, Ingress};
 use crate::state::AppState;
 
 /// Largest single SSE event accepted from an upstream.
@@ -85,6 +87,10 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
             finished_choices: Vec::new(),
             expected_choices: p.choices,
             failure: None,
+            translator: (call.ingress == Ingress::Anthropic).then(|| {
+                let model = call.requested_model.as_deref().unwrap_or_default();
+                StreamTranslator::new(model, &format!("msg_{}", call.id.simple()))
+            }),
             upstream_error: None,
             first_event: None,
             idle_timeout: config.stream_idle_timeout,
@@ -132,6 +138,8 @@ struct RelayCore {
     expected_choices: u32,
     /// Why the stream must stop, once what came before it has gone out.
     failure: Option<ApiError>,
+    /// Turns OpenAI chunks into Anthropic events for `/v1/messages` clients.
+    translator: Option<StreamTranslator>,
     upstream_error: Option<String>,
     first_event: Option<Instant>,
     idle_timeout: Duration,
@@ -244,23 +252,39 @@ impl RelayCore {
             if !event.data.is_empty() {
                 match self.observe(&event.data) {
                     Ok(true) => {}
-                    Ok(false) => continue,
+                    Ok(false) if self.translator.is_none() => continue,
+                    Ok(false) => {}
                     Err(err) => {
                         self.failure = Some(err);
                         break;
                     }
                 }
             }
+            let for_client = match &mut self.translator {
+                None => event.raw.clone(),
+                Some(_) if event.data.is_empty() => continue,
+                Some(translator) => {
+                    let mut translated = Vec::new();
+                    if let Err(e) = translator.on_chunk(&event.data, &mut translated) {
+                        self.failure = Some(ApiError::new(ErrorKind::UpstreamMalformed, e.message));
+                        break;
+                    }
+                    if translated.is_empty() {
+                        continue;
+                    }
+                    Bytes::from(translated)
+                }
+            };
             match (&mut out, &mut joined) {
-                (None, None) => out = Some(event.raw.clone()),
+                (None, None) => out = Some(for_client),
                 (Some(first), None) => {
-                    let mut buf = BytesMut::with_capacity(first.len() + event.raw.len() * 2);
+                    let mut buf = BytesMut::with_capacity(first.len() + for_client.len() * 2);
                     buf.extend_from_slice(first);
-                    buf.extend_from_slice(&event.raw);
+                    buf.extend_from_slice(&for_client);
                     joined = Some(buf);
                     out = None;
                 }
-                (_, Some(buf)) => buf.extend_from_slice(&event.raw),
+                (_, Some(buf)) => buf.extend_from_slice(&for_client),
             }
         }
         self.scratch = events;
@@ -331,7 +355,7 @@ impl RelayCore {
     }
 
     /// Records the call and returns the last bytes owed to the client.
-    async fn finish(self, end: End) -> Option<Bytes> {
+    async fn finish(mut self, end: End) -> Option<Bytes> {
         let ttft = self
             .first_event
             .map(|t| t.duration_since(self.call.started));
@@ -346,16 +370,26 @@ impl RelayCore {
                 } else {
                     Outcome::Ok
                 };
-                let tail = self
-                    .done_event
-                    .clone()
-                    .unwrap_or_else(|| Bytes::from_static(b"data: [DONE]\n\n"));
+                let tail = match &mut self.translator {
+                    Some(translator) => {
+                        let mut closing = Vec::new();
+                        translator.finish(&mut closing);
+                        Bytes::from(closing)
+                    }
+                    None => self
+                        .done_event
+                        .clone()
+                        .unwrap_or_else(|| Bytes::from_static(b"data: [DONE]\n\n")),
+                };
                 (outcome, error, tail)
             }
             End::Failed(err) => (
                 Outcome::UpstreamError,
                 Some((err.kind.class(), err.message.clone())),
-                Bytes::from(err.to_sse_event()),
+                match self.translator {
+                    Some(_) => Bytes::from(AnthropicError::from_api_error(&err).to_sse_event()),
+                    None => Bytes::from(err.to_sse_event()),
+                },
             ),
         };
         let ending = Ending {

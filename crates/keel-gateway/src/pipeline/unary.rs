@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::response::Response;
 use bytes::Bytes;
 use http::header::{HeaderValue, RETRY_AFTER};
+use keel_api::anthropic::from_openai_error;
 use keel_api::assemble::summarize_response;
 use keel_api::error::{error_body, is_openai_error_body};
 use keel_api::{ApiError, ErrorKind};
@@ -13,7 +14,7 @@ use keel_store::Outcome;
 
 use super::{record, reject, Prepared};
 use crate::error::{error_response, from_upstream, json_response};
-use crate::invocation::{Answer, Call, Ending};
+use crate::invocation::{Answer, Call, Ending, Ingress};
 use crate::state::AppState;
 
 /// Sends a prepared call and answers with the provider's response.
@@ -54,6 +55,16 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         );
         return reject(state, call, err).await;
     };
+    let reply = match call.ingress {
+        Ingress::OpenAi => body.clone(),
+        Ingress::Anthropic => {
+            let requested = call.requested_model.clone().unwrap_or_default();
+            match anthropic_reply(&body, &requested) {
+                Ok(reply) => reply,
+                Err(err) => return reject(state, call, err).await,
+            }
+        }
+    };
     let id = call.id;
     let ending = Ending {
         status,
@@ -70,7 +81,24 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         billable: true,
     };
     record(state, call, ending).await;
-    json_response(status, body, &id, None)
+    json_response(status, reply, &id, None)
+}
+
+/// The provider's OpenAI-shaped answer as an Anthropic `message`.
+fn anthropic_reply(body: &[u8], requested_model: &str) -> Result<Bytes, ApiError> {
+    let malformed = |detail: String| ApiError::new(ErrorKind::UpstreamMalformed, detail);
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| malformed(format!("the provider's answer is not JSON: {e}")))?;
+    let message =
+        keel_api::anthropic::to_anthropic::response(&value, requested_model).map_err(|e| {
+            malformed(format!(
+                "the provider's answer cannot be expressed as a message: {}",
+                e.message
+            ))
+        })?;
+    Ok(Bytes::from(
+        serde_json::to_vec(&message).unwrap_or_default(),
+    ))
 }
 
 /// Answers with an upstream's error status: its status, message and
@@ -140,13 +168,18 @@ pub async fn upstream_status(
         outcome,
         error: Some(("upstream_status", message)),
         answer: Answer::Error {
-            body: body_out.clone(),
+            body: Bytes::copy_from_slice(&body_out),
         },
         ttft: None,
         latency: call.started.elapsed(),
         billable: false,
     };
+    let ingress = call.ingress;
     record(state, call, ending).await;
+    let body_out = match ingress {
+        Ingress::OpenAi => body_out,
+        Ingress::Anthropic => Bytes::from(from_openai_error(status_out, &body_out).to_json()),
+    };
     json_response(status_out, body_out, &id, retry_after)
 }
 

@@ -12,5 +12,6 @@ mod harness;
 
 mod chat;
 mod errors;
+mod messages;
 mod streams;
 mod surface;
