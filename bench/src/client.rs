@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use http::header::{HeaderName, AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -20,13 +20,14 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Where requests go: the fake upstream directly, or Keel in front of it.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// `direct` or `keel`.
+    /// `direct`, `keel`, or `keel messages` (Keel's Anthropic endpoint).
     pub label: &'static str,
     pub addr: SocketAddr,
     host: String,
-    /// Path of the chat completions endpoint.
+    /// Path of the endpoint: chat completions, or messages (see [`Target::messages`]).
     pub path: String,
-    auth: Option<String>,
+    /// Extra headers sent with every request (the API key).
+    headers: Vec<(HeaderName, String)>,
 }
 
 impl Target {
@@ -57,8 +58,30 @@ impl Target {
             addr,
             host: host.to_owned(),
             path,
-            auth,
+            headers: auth.map(|a| (AUTHORIZATION, a)).into_iter().collect(),
         })
+    }
+
+    /// The Anthropic Messages endpoint next to this target's chat completions
+    /// (`<prefix>/messages`), authenticated the way Anthropic clients do
+    /// (`x-api-key`, `anthropic-version`).
+    pub fn messages(&self, label: &'static str, key: &str) -> Target {
+        let prefix = self
+            .path
+            .strip_suffix("/chat/completions")
+            .unwrap_or_default();
+        Target {
+            label,
+            path: format!("{prefix}/messages"),
+            headers: vec![
+                (HeaderName::from_static("x-api-key"), key.to_owned()),
+                (
+                    HeaderName::from_static("anthropic-version"),
+                    "2023-06-01".to_owned(),
+                ),
+            ],
+            ..self.clone()
+        }
     }
 
     /// A request with `body` to `path` on this target.
@@ -75,8 +98,8 @@ impl Target {
         if !body.is_empty() {
             req = req.header(CONTENT_TYPE, "application/json");
         }
-        if let Some(auth) = &self.auth {
-            req = req.header(AUTHORIZATION, auth);
+        for (name, value) in &self.headers {
+            req = req.header(name, value);
         }
         Ok(req.body(Full::new(body))?)
     }
@@ -124,13 +147,16 @@ impl Conn {
             return Err(format!("status {}", resp.status()).into());
         }
         let mut body = resp.into_body();
-        let mut events = EventCounter::default();
+        let mut events = EventReader::default();
         let mut timing = StreamTiming {
             sent,
             headers_at,
             first_event_at: None,
             last_event_at: sent,
             events: 0,
+            first_delta_at: None,
+            last_delta_at: sent,
+            deltas: 0,
             max_gap_ns: 0,
             done: false,
         };
@@ -140,8 +166,8 @@ impl Conn {
                 continue;
             };
             let now = Instant::now();
-            let completed = events.feed(data);
-            if completed == 0 {
+            let fed = events.feed(data);
+            if fed.events == 0 {
                 continue;
             }
             match timing.first_event_at {
@@ -152,9 +178,14 @@ impl Conn {
                 }
             }
             timing.last_event_at = now;
-            timing.events += completed;
+            timing.events += fed.events;
+            if fed.deltas > 0 {
+                timing.first_delta_at.get_or_insert(now);
+                timing.last_delta_at = now;
+                timing.deltas += fed.deltas;
+            }
         }
-        timing.done = events.saw_done;
+        timing.done = events.saw_end;
         Ok(timing)
     }
 }
@@ -168,9 +199,16 @@ pub struct StreamTiming {
     pub last_event_at: Instant,
     /// Complete SSE events received.
     pub events: usize,
+    /// When the first and the last content delta arrived: OpenAI chunks
+    /// with non-empty `delta.content`, Anthropic `content_block_delta`s.
+    pub first_delta_at: Option<Instant>,
+    pub last_delta_at: Instant,
+    /// Content deltas received.
+    pub deltas: usize,
     /// Longest wait between two frames that completed events.
     pub max_gap_ns: u64,
-    /// Whether `data: [DONE]` arrived.
+    /// Whether the stream's end arrived: `data: [DONE]` (OpenAI) or
+    /// `event: message_stop` (Anthropic).
     pub done: bool,
 }
 
@@ -193,51 +231,145 @@ impl StreamTiming {
             self.last_event_at.duration_since(first).as_nanos() as f64 / (self.events - 1) as f64
         })
     }
+
+    /// Mean time between content deltas, in nanoseconds: the same upstream
+    /// chunks in either API, whatever events each adds around them.
+    pub fn mean_delta_gap_ns(&self) -> Option<f64> {
+        let first = self.first_delta_at?;
+        (self.deltas > 1).then(|| {
+            self.last_delta_at.duration_since(first).as_nanos() as f64 / (self.deltas - 1) as f64
+        })
+    }
 }
 
-/// Counts `\n\n`-terminated SSE events across frame boundaries and notices
-/// `data: [DONE]`.
+/// What one body frame completed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Fed {
+    /// `\n\n`-terminated SSE events.
+    events: usize,
+    /// Of those, content deltas.
+    deltas: usize,
+}
+
+/// Splits a body into `\n\n`-terminated SSE events across frame boundaries,
+/// picks out content deltas and notices the end of the stream.
 #[derive(Debug, Default)]
-struct EventCounter {
-    /// The last bytes seen, so separators split across frames still count.
-    tail: Vec<u8>,
-    saw_done: bool,
+struct EventReader {
+    /// Bytes of the event not yet terminated.
+    partial: Vec<u8>,
+    /// Bytes of `partial` already searched for a separator.
+    scanned: usize,
+    saw_end: bool,
 }
 
-impl EventCounter {
-    fn feed(&mut self, data: &[u8]) -> usize {
-        const DONE: &[u8] = b"data: [DONE]";
-        let mut joined = std::mem::take(&mut self.tail);
-        let skip = joined.len();
-        joined.extend_from_slice(data);
-        let mut count = 0;
-        for i in 1..joined.len() {
-            // Separators fully inside the old tail were counted already.
-            if i >= skip && joined[i] == b'\n' && joined[i - 1] == b'\n' {
-                count += 1;
+impl EventReader {
+    fn feed(&mut self, data: &[u8]) -> Fed {
+        let mut fed = Fed::default();
+        self.partial.extend_from_slice(data);
+        // Start of the current event; a separator lies wholly inside one event.
+        let mut start = 0;
+        let mut i = self.scanned.max(1);
+        while i < self.partial.len() {
+            if self.partial[i] == b'\n' && self.partial[i - 1] == b'\n' && i > start {
+                let event = &self.partial[start..=i];
+                fed.events += 1;
+                if is_content_delta(event) {
+                    fed.deltas += 1;
+                }
+                if is_end(event) {
+                    self.saw_end = true;
+                }
+                start = i + 1;
+                i = start + 1;
+            } else {
+                i += 1;
             }
         }
-        if !self.saw_done && joined.windows(DONE.len()).any(|w| w == DONE) {
-            self.saw_done = true;
-        }
-        let keep = joined.len().saturating_sub(DONE.len());
-        self.tail = joined[keep..].to_vec();
-        count
+        self.partial.drain(..start);
+        self.scanned = self.partial.len();
+        fed
     }
+}
+
+/// Whether `haystack` contains `needle`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The last event of a stream: OpenAI's `[DONE]` or Anthropic's `message_stop`.
+fn is_end(event: &[u8]) -> bool {
+    event.starts_with(b"event: message_stop\n") || contains(event, b"data: [DONE]")
+}
+
+/// An Anthropic `content_block_delta`, or an OpenAI chunk whose
+/// `delta.content` is a non-empty string (not the role chunk's `""`).
+fn is_content_delta(event: &[u8]) -> bool {
+    const DELTA: &[u8] = b"\"delta\":{";
+    const CONTENT: &[u8] = b"\"content\":\"";
+    if event.starts_with(b"event: ") {
+        return event.starts_with(b"event: content_block_delta\n");
+    }
+    let Some(at) = event.windows(DELTA.len()).position(|w| w == DELTA) else {
+        return false;
+    };
+    let delta = &event[at + DELTA.len()..];
+    let delta = &delta[..delta.iter().position(|b| *b == b'}').unwrap_or(delta.len())];
+    delta
+        .windows(CONTENT.len())
+        .position(|w| w == CONTENT)
+        .is_some_and(|c| delta.get(c + CONTENT.len()).is_some_and(|b| *b != b'"'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn fed(events: usize, deltas: usize) -> Fed {
+        Fed { events, deltas }
+    }
+
     #[test]
     fn counts_events_split_across_frames() {
-        let mut c = EventCounter::default();
-        assert_eq!(c.feed(b"data: {}\n"), 0);
-        assert_eq!(c.feed(b"\ndata: {}\n\ndata: [DO"), 2);
-        assert!(!c.saw_done);
-        assert_eq!(c.feed(b"NE]\n\n"), 1);
-        assert!(c.saw_done);
+        let mut c = EventReader::default();
+        assert_eq!(c.feed(b"data: {}\n"), fed(0, 0));
+        assert_eq!(c.feed(b"\ndata: {}\n\ndata: [DO"), fed(2, 0));
+        assert!(!c.saw_end);
+        assert_eq!(c.feed(b"NE]\n"), fed(0, 0));
+        assert_eq!(c.feed(b"\n"), fed(1, 0));
+        assert!(c.saw_end);
+    }
+
+    #[test]
+    fn picks_out_openai_content_deltas() {
+        let mut c = EventReader::default();
+        let role = br#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+        let word =
+            br#"data: {"choices":[{"index":0,"delta":{"content":"word0"},"finish_reason":null}]}"#;
+        let finish = br#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"content":"x"}}"#;
+        for (event, deltas) in [(&role[..], 0), (word, 1), (finish, 0)] {
+            let mut bytes = event.to_vec();
+            bytes.extend_from_slice(b"\n\n");
+            assert_eq!(c.feed(&bytes), fed(1, deltas));
+        }
+        assert!(!c.saw_end);
+    }
+
+    #[test]
+    fn picks_out_anthropic_content_deltas_and_the_end() {
+        let mut c = EventReader::default();
+        let body = "event: message_start\ndata: {}\n\n\
+            event: content_block_start\ndata: {}\n\n\
+            event: content_block_delta\ndata: {\"delta\":{\"text\":\"a\"}}\n\n\
+            event: content_block_delta\ndata: {}\n\n\
+            event: content_block_stop\ndata: {}\n\n\
+            event: message_delta\ndata: {}\n\n\
+            event: message_stop\ndata: {}\n\n";
+        let (head, tail) = body.as_bytes().split_at(60);
+        let first = c.feed(head);
+        let second = c.feed(tail);
+        assert_eq!(first.events + second.events, 7);
+        assert_eq!(first.deltas + second.deltas, 2);
+        assert!(c.saw_end);
     }
 
     #[test]
@@ -246,5 +378,8 @@ mod tests {
         assert_eq!(t.path, "/v1/chat/completions");
         let t = Target::parse("keel", "http://127.0.0.1:9/", None).unwrap();
         assert_eq!(t.path, "/chat/completions");
+        let t = Target::parse("keel", "http://127.0.0.1:9/v1", None).unwrap();
+        let m = t.messages("keel messages", "k");
+        assert_eq!(m.path, "/v1/messages");
     }
 }

@@ -20,13 +20,17 @@ use crate::args::{Args, USAGE};
 use crate::client::Target;
 use crate::phases::{concurrency, latency, rate, streams, throughput};
 use crate::procfs::{cpu_seconds, rss_bytes, RssSampler};
-use crate::results::{CpuCost, Pair, Results, Rss};
+use crate::results::{CpuCost, FrontDoorRuns, Pair, Results, Rss};
 
 /// A realistic small chat request (~300 bytes).
 const REQUEST: &str = r#"{"model":"bench-model","messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},{"role":"user","content":"Summarise the main trade-offs between latency and throughput when putting a proxy in front of a language model API."}],"max_tokens":64,"temperature":0.2}"#;
 
 /// The same request, streamed with usage.
 const STREAM: &str = r#"{"model":"bench-model","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},{"role":"user","content":"Summarise the main trade-offs between latency and throughput when putting a proxy in front of a language model API."}],"max_tokens":64}"#;
+
+/// The streamed request of phase 4 as an Anthropic Messages call (phase 4b):
+/// same model, system prompt, question and token limit.
+const MESSAGES_STREAM: &str = r#"{"model":"bench-model","max_tokens":64,"stream":true,"system":"You are a helpful assistant that answers briefly.","messages":[{"role":"user","content":"Summarise the main trade-offs between latency and throughput when putting a proxy in front of a language model API."}]}"#;
 
 /// A streamed request for the slowly paced model (phase 5).
 const SLOW_STREAM: &str = r#"{"model":"bench-slow-stream","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Write a long answer."}]}"#;
@@ -39,6 +43,8 @@ const RATE_CONNECTIONS: usize = 32;
 const THROUGHPUT_CONNECTIONS: usize = 64;
 const STREAM_CONCURRENCY: usize = 4;
 const STREAM_ROUND: Duration = Duration::from_secs(2);
+/// Phase 4b's messages-only round, for Keel's CPU per stream.
+const FRONT_DOOR_CPU_ROUND: Duration = Duration::from_secs(1);
 const BURST_TIMEOUT: Duration = Duration::from_secs(60);
 const SETTLE_AFTER_LOAD: Duration = Duration::from_secs(2);
 /// Background CPU use (all cores, %) above which the run is flagged as noisy.
@@ -120,27 +126,55 @@ async fn each_round<T, F, Fut>(
     direct: &Target,
     keel: Option<&Target>,
     rounds: usize,
-    mut f: F,
+    f: F,
 ) -> Pair<Vec<T>>
 where
     F: FnMut(Target) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let mut out = Pair {
-        direct: Vec::new(),
-        keel: keel.map(|_| Vec::new()),
-    };
+    let targets: Vec<Target> = std::iter::once(direct).chain(keel).cloned().collect();
+    let mut runs = each_round_of(&targets, rounds, f).await.into_iter();
+    Pair {
+        direct: runs.next().unwrap_or_default(),
+        keel: runs.next(),
+    }
+}
+
+/// Runs `f` on every item for `rounds` rounds, in the given order in even
+/// rounds and in reverse in odd ones; one list of results per item.
+async fn each_round_of<I, T, F, Fut>(items: &[I], rounds: usize, mut f: F) -> Vec<Vec<T>>
+where
+    I: Clone,
+    F: FnMut(I) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut out: Vec<Vec<T>> = items.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
-        let keel_first = round % 2 == 1;
-        if let (true, Some(k), Some(v)) = (keel_first, keel, out.keel.as_mut()) {
-            v.push(f(k.clone()).await);
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
         }
-        out.direct.push(f(direct.clone()).await);
-        if let (false, Some(k), Some(v)) = (keel_first, keel, out.keel.as_mut()) {
-            v.push(f(k.clone()).await);
+        for i in order {
+            out[i].push(f(items[i].clone()).await);
         }
     }
     out
+}
+
+/// Variant `i` of each round's stream runs.
+fn variant(rounds: &[Vec<streams::StreamRun>], i: usize) -> Vec<streams::StreamRun> {
+    rounds.iter().filter_map(|v| v.get(i).cloned()).collect()
+}
+
+/// The stream runs of phases 4 and 4b, interleaved in each round.
+#[derive(Debug, Clone, Copy)]
+enum StreamJob {
+    Direct,
+    Keel,
+    /// Phase 4b: chat completions and messages through Keel, mixed.
+    FrontDoor,
+    /// Phase 4b: messages only, for Keel's CPU per stream.
+    FrontDoorCpu,
 }
 
 async fn run(args: &Args) -> Result<Results, String> {
@@ -154,9 +188,10 @@ async fn run(args: &Args) -> Result<Results, String> {
         _ => None,
     };
     let keel_pid = args.keel_pid.filter(|_| keel.is_some());
-    let (request, stream, slow) = (
+    let (request, stream, messages, slow) = (
         Bytes::from_static(REQUEST.as_bytes()),
         Bytes::from_static(STREAM.as_bytes()),
+        Bytes::from_static(MESSAGES_STREAM.as_bytes()),
         Bytes::from_static(SLOW_STREAM.as_bytes()),
     );
     let idle_poll = if args.idle_poll {
@@ -194,6 +229,23 @@ async fn run(args: &Args) -> Result<Results, String> {
                 warm.errors + warm.latency.count,
                 s.errors
             ));
+        }
+    }
+    // Phase 4b needs Keel's Anthropic endpoint; a stand-in proxy has none.
+    let mut front_door = keel
+        .as_ref()
+        .map(|k| k.messages("keel messages", &args.keel_key));
+    if let Some(m) = &front_door {
+        let s = streams::round(m, &messages, 2, Duration::from_millis(300)).await;
+        if s.streams == 0 || s.errors > 0 || s.deltas_per_stream == 0 {
+            eprintln!(
+                "warning: {}{} does not stream Anthropic messages ({} of {} streams failed); skipping phase 4b",
+                m.addr,
+                m.path,
+                s.errors,
+                s.errors + s.streams
+            );
+            front_door = None;
         }
     }
     let keel = keel.as_ref();
@@ -268,12 +320,52 @@ async fn run(args: &Args) -> Result<Results, String> {
     }
 
     mark(&mut r, "max throughput");
-    eprintln!("phase 4: streams");
-    r.streams = each_round(&direct, keel, args.rounds, |t| {
-        let body = stream.clone();
-        async move { streams::round(&t, &body, STREAM_CONCURRENCY, STREAM_ROUND).await }
+    if front_door.is_some() {
+        eprintln!("phase 4: streams, with 4b: Anthropic front door (interleaved rounds)");
+    } else {
+        eprintln!("phase 4: streams");
+    }
+    // Each round runs these in order (reversed every other round), so 4b's
+    // rounds sit next to phase 4's keel round.
+    let mut jobs = vec![StreamJob::Direct];
+    jobs.extend(keel.map(|_| StreamJob::Keel));
+    if front_door.is_some() {
+        jobs.extend([StreamJob::FrontDoor, StreamJob::FrontDoorCpu]);
+    }
+    let mut runs = each_round_of(&jobs, args.rounds, |job| {
+        let (direct, keel, front_door) = (&direct, keel, front_door.as_ref());
+        let (stream, messages) = (&stream, &messages);
+        async move {
+            let (c, d) = (STREAM_CONCURRENCY, STREAM_ROUND);
+            match (job, keel, front_door) {
+                (StreamJob::Keel, Some(k), _) => {
+                    vec![streams::metered(k, stream, c, d, keel_pid).await]
+                }
+                (StreamJob::FrontDoor, Some(k), Some(m)) => {
+                    let variants = [(k.clone(), stream.clone()), (m.clone(), messages.clone())];
+                    streams::mixed(&variants, c, d).await
+                }
+                (StreamJob::FrontDoorCpu, _, Some(m)) => {
+                    vec![streams::metered(m, messages, c, FRONT_DOOR_CPU_ROUND, keel_pid).await]
+                }
+                (StreamJob::Direct, _, _) => vec![streams::round(direct, stream, c, d).await],
+                _ => Vec::new(),
+            }
+        }
     })
-    .await;
+    .await
+    .into_iter();
+    r.streams = Pair {
+        direct: runs.next().map(|v| variant(&v, 0)).unwrap_or_default(),
+        keel: keel.and_then(|_| runs.next()).map(|v| variant(&v, 0)),
+    };
+    if let (Some(mixed), Some(cpu)) = (runs.next(), runs.next()) {
+        r.front_door = Some(FrontDoorRuns {
+            chat: variant(&mixed, 0),
+            messages: variant(&mixed, 1),
+            messages_cpu: variant(&cpu, 0),
+        });
+    }
 
     mark(&mut r, "streams");
     eprintln!("phase 5: {} concurrent streams", args.streams);

@@ -3,8 +3,19 @@
 
 use serde_json::{json, Value};
 
-use crate::results::{Pair, Results};
-use crate::stats::{median_of, us};
+use crate::phases::streams::StreamRun;
+use crate::results::{FrontDoorRuns, Pair, Results};
+use crate::stats::{median, median_of, us};
+
+/// Phase label of the Anthropic front door, whose columns differ.
+const FRONT_DOOR: &str = "4b Anthropic front door";
+
+/// How to read the front door's rows, printed under the table.
+const FRONT_DOOR_NOTE: &str = "4b: \"direct\" is Keel's OpenAI-format stream \
+(`/v1/chat/completions`), \"keel\" is Keel's Anthropic stream (`/v1/messages`), \
+\"added\" is what the translation adds. Both run mixed on the same connections in \
+the same rounds; CPU per stream comes from rounds of one kind each (phase 4's keel \
+side and a messages-only round).";
 
 /// One line of the comparison.
 #[derive(Debug, Clone)]
@@ -181,6 +192,9 @@ pub fn rows(r: &Results) -> Vec<Row> {
         "µs",
         med(|x| us(x.mean_gap_ns)),
     ));
+    if let Some(fd) = &r.front_door {
+        front_door_rows(&mut rows, fd, r.streams.keel.as_deref());
+    }
     let c = &r.concurrency;
     let all_passed = c.keel.as_ref().map(|k| k.passed == k.requested);
     let n = c.direct.requested;
@@ -249,6 +263,52 @@ pub fn rows(r: &Results) -> Vec<Row> {
     rows
 }
 
+/// Phase 4b: `/v1/messages` (keel column) against `/v1/chat/completions`
+/// (direct column), both through Keel; `chat_only` is phase 4's keel side.
+fn front_door_rows(rows: &mut Vec<Row>, fd: &FrontDoorRuns, chat_only: Option<&[StreamRun]>) {
+    let both = |f: fn(&StreamRun) -> f64| Pair {
+        direct: median_of(&fd.chat, f),
+        keel: Some(median_of(&fd.messages, f)),
+    };
+    let p50 = Row::new(
+        FRONT_DOOR,
+        "first event p50",
+        "µs",
+        both(|x| us(x.first_event.p50 as f64)),
+    );
+    let under = p50.added.map(|a| a < 20.0);
+    rows.push(p50.goal("added < 20 µs", under));
+    rows.push(Row::new(
+        FRONT_DOOR,
+        "first event p99",
+        "µs",
+        both(|x| us(x.first_event.p99 as f64)),
+    ));
+    let gap = Row::new(
+        FRONT_DOOR,
+        "mean gap between content deltas",
+        "µs",
+        both(|x| us(x.delta_gap_ns)),
+    );
+    let under = gap.added.map(|a| a < 2.0);
+    rows.push(gap.goal("added < 2 µs per event", under));
+    let cpu = |runs: &[StreamRun]| -> Option<f64> {
+        let v: Option<Vec<f64>> = runs.iter().map(|x| x.cpu_us_per_stream).collect();
+        v.filter(|v| !v.is_empty()).map(|v| median(&v))
+    };
+    if let (Some(c), Some(m)) = (chat_only.and_then(cpu), cpu(&fd.messages_cpu)) {
+        rows.push(Row::new(
+            FRONT_DOOR,
+            "keel CPU per stream (separate rounds)",
+            "µs",
+            Pair {
+                direct: c,
+                keel: Some(m),
+            },
+        ));
+    }
+}
+
 fn cell(v: Option<f64>) -> String {
     match v {
         Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
@@ -280,6 +340,9 @@ pub fn markdown(rows: &[Row], header: &str) -> String {
             ok
         ));
     }
+    if rows.iter().any(|r| r.phase == FRONT_DOOR) {
+        out.push_str(&format!("\n{FRONT_DOOR_NOTE}\n"));
+    }
     out
 }
 
@@ -304,12 +367,15 @@ pub fn json_doc(rows: &[Row], r: &Results, meta: Value) -> Value {
                "behind_schedule": v.iter().map(|x| x.behind_schedule).collect::<Vec<_>>(),
                "errors": v.iter().map(|x| x.errors).sum::<usize>()})
     };
-    let stream_rounds = |v: &[crate::phases::streams::StreamRun]| -> Value {
+    let stream_rounds = |v: &[StreamRun]| -> Value {
         json!({"first_event_p50_us": v.iter().map(|x| us(x.first_event.p50 as f64)).collect::<Vec<_>>(),
                "first_event_p99_us": v.iter().map(|x| us(x.first_event.p99 as f64)).collect::<Vec<_>>(),
                "mean_gap_us": v.iter().map(|x| us(x.mean_gap_ns)).collect::<Vec<_>>(),
+               "delta_gap_us": v.iter().map(|x| us(x.delta_gap_ns)).collect::<Vec<_>>(),
+               "cpu_us_per_stream": v.iter().map(|x| x.cpu_us_per_stream).collect::<Vec<_>>(),
                "streams": v.iter().map(|x| x.streams).collect::<Vec<_>>(),
                "events_per_stream": v.iter().map(|x| x.events_per_stream).max(),
+               "deltas_per_stream": v.iter().map(|x| x.deltas_per_stream).max(),
                "errors": v.iter().map(|x| x.errors).sum::<usize>()})
     };
     let pair = |p: Pair<Value>| json!({"direct": p.direct, "keel": p.keel});
@@ -323,6 +389,10 @@ pub fn json_doc(rows: &[Row], r: &Results, meta: Value) -> Value {
                 "p50_us": us(t.latency.p50 as f64), "p99_us": us(t.latency.p99 as f64), "elapsed_s": t.elapsed_s}))),
             "cpu_us_per_request": {"keel": r.cpu.keel_us_per_req, "upstream": r.cpu.upstream_us_per_req},
             "streams": pair(r.streams.map(|v| stream_rounds(v))),
+            "front_door": r.front_door.as_ref().map(|fd| json!({
+                "chat_completions": stream_rounds(&fd.chat),
+                "messages": stream_rounds(&fd.messages),
+                "messages_only": stream_rounds(&fd.messages_cpu)})),
             "concurrency": pair(r.concurrency.map(|c| json!({"requested": c.requested, "connected": c.connected,
                 "passed": c.passed, "stalled": c.stalled, "errors": c.errors,
                 "max_gap_p50_ms": c.max_gap.p50 as f64 / 1e6, "max_gap_max_ms": c.max_gap.max as f64 / 1e6,

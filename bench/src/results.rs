@@ -40,6 +40,18 @@ pub struct CpuCost {
     pub upstream_us_per_req: Option<f64>,
 }
 
+/// Phase 4b, one entry per round, run in phase 4's rounds.
+#[derive(Debug, Clone, Default)]
+pub struct FrontDoorRuns {
+    /// `/v1/chat/completions` through Keel, mixed with `messages`.
+    pub chat: Vec<StreamRun>,
+    /// `/v1/messages` through Keel, on the same connections at the same time.
+    pub messages: Vec<StreamRun>,
+    /// `/v1/messages` alone, for Keel's CPU per stream (phase 4's keel side
+    /// gives it for chat completions).
+    pub messages_cpu: Vec<StreamRun>,
+}
+
 /// All phases of one run.
 #[derive(Debug, Clone, Default)]
 pub struct Results {
@@ -52,6 +64,8 @@ pub struct Results {
     pub cpu: CpuCost,
     /// Phase 4, one entry per round.
     pub streams: Pair<Vec<StreamRun>>,
+    /// Phase 4b, when Keel serves `/v1/messages`.
+    pub front_door: Option<FrontDoorRuns>,
     /// Phase 5.
     pub concurrency: Pair<ConcurrencyRun>,
     /// Phase 6, when Keel's pid is known.

@@ -403,7 +403,18 @@ impl RelayCore {
             latency: self.call.started.elapsed(),
             billable: self.first_event.is_some(),
         };
-        record(&self.state, self.call, ending).await;
+        // The record is handed off from a task of its own: if the client
+        // leaves while this waits (a full queue, or a `sync` commit), the
+        // record still goes in. The tail waits for it, so in `sync` mode the
+        // last byte follows the commit.
+        let (stored_tx, stored) = tokio::sync::oneshot::channel();
+        let state = self.state.clone();
+        let call = self.call;
+        self.state.tasks.spawn(async move {
+            record(&state, call, ending).await;
+            let _ = stored_tx.send(());
+        });
+        let _ = stored.await;
         Some(tail)
     }
 
