@@ -45,9 +45,33 @@ pub async fn chat_completions(
     body: Body,
     client: ClientWatch,
 ) -> Response {
+    chat(state, headers, body, client, Ingress::OpenAi).await
+}
+
+/// `POST /v1/messages`: an Anthropic Messages call, translated to the
+/// OpenAI shape for any provider and back for the client; run like
+/// [`chat_completions`].
+pub async fn messages(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    client: ClientWatch,
+) -> Response {
+    chat(state, headers, body, client, Ingress::Anthropic).await
+}
+
+/// A chat call in the client's format, stage by stage.
+async fn chat(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    client: ClientWatch,
+    ingress: Ingress,
+) -> Response {
     let state = &state;
     let headers = &headers;
     let mut call = start(Operation::ChatCompletions, headers, client);
+    call.ingress = ingress;
     let prepared = match prepare_chat(state, &mut call, headers, body).await {
         Ok(p) => p,
         Err(err) => return reject(state, call, err).await,
@@ -75,30 +99,6 @@ pub async fn embeddings(
     }
 }
 
-/// `POST /v1/messages`: an Anthropic Messages call, translated to the
-/// OpenAI shape for any provider and back for the client; run like
-/// [`chat_completions`].
-pub async fn messages(
-    state: Arc<AppState>,
-    headers: HeaderMap,
-    body: Body,
-    client: ClientWatch,
-) -> Response {
-    let state = &state;
-    let headers = &headers;
-    let mut call = start(Operation::ChatCompletions, headers, client);
-    call.ingress = Ingress::Anthropic;
-    let prepared = match prepare_messages(state, &mut call, headers, body).await {
-        Ok(p) => p,
-        Err(err) => return reject(state, call, err).await,
-    };
-    if call.stream {
-        stream::forward(state, call, prepared).await
-    } else {
-        unary::forward(state, call, prepared).await
-    }
-}
-
 fn start(operation: Operation, headers: &HeaderMap, client: ClientWatch) -> Call {
     let id = Uuid::now_v7();
     let mut call = Call::start(operation, TraceContext::from_headers(headers, &id), id);
@@ -113,44 +113,31 @@ async fn prepare_chat(
     body: Body,
 ) -> Result<Prepared, ApiError> {
     let body = admit(state, call, headers, body).await?;
+    // An Anthropic call becomes an OpenAI chat body first; its client never
+    // asks for (or sees) OpenAI's usage chunk.
+    let (body, client_usage) = match call.ingress {
+        Ingress::OpenAi => (body, true),
+        Ingress::Anthropic => {
+            let translated = keel_api::anthropic::from_anthropic::request(&body)
+                .map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.message))?;
+            (
+                Bytes::from(serde_json::to_vec(&translated).unwrap_or_default()),
+                false,
+            )
+        }
+    };
     let request = ChatRequest::parse(&body)?;
     call.request_is_json = true;
     call.stream = request.facts.stream;
     let route = route(state, call, &request.facts.model)?;
     let upstream_body = request.upstream_body(&route.upstream_model, route.provider.stream_usage());
     Ok(Prepared {
-        // Bytes clones share the buffer: the client's bytes go upstream as-is.
+        // Bytes clones share the buffer: unchanged bytes go upstream as-is.
         body: upstream_body
             .map(Bytes::from)
             .unwrap_or_else(|| body.clone()),
         route,
-        include_usage: request.facts.include_usage,
-        choices: request.facts.n,
-    })
-}
-
-async fn prepare_messages(
-    state: &AppState,
-    call: &mut Call,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Prepared, ApiError> {
-    let body = admit(state, call, headers, body).await?;
-    let translated = keel_api::anthropic::from_anthropic::request(&body)
-        .map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.message))?;
-    call.request_is_json = true;
-    let openai_body = Bytes::from(serde_json::to_vec(&translated).unwrap_or_default());
-    let request = ChatRequest::parse(&openai_body)?;
-    call.stream = request.facts.stream;
-    let route = route(state, call, &request.facts.model)?;
-    let upstream_body = request.upstream_body(&route.upstream_model, route.provider.stream_usage());
-    Ok(Prepared {
-        body: upstream_body
-            .map(Bytes::from)
-            .unwrap_or_else(|| openai_body.clone()),
-        route,
-        // The translator needs the usage chunk; Anthropic clients never see it.
-        include_usage: false,
+        include_usage: client_usage && request.facts.include_usage,
         choices: request.facts.n,
     })
 }
