@@ -31,8 +31,6 @@ pub enum ErrorKind {
     StreamCut,
     /// A bug or an unavailable dependency inside Keel.
     Internal,
-    /// Keel is shutting down and takes no new work.
-    ShuttingDown,
 }
 
 impl ErrorKind {
@@ -51,7 +49,6 @@ impl ErrorKind {
             ErrorKind::UpstreamMalformed => 502,
             ErrorKind::StreamCut => 502,
             ErrorKind::Internal => 500,
-            ErrorKind::ShuttingDown => 503,
         }
     }
 
@@ -69,7 +66,7 @@ impl ErrorKind {
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamMalformed
             | ErrorKind::StreamCut => "upstream_error",
-            ErrorKind::Internal | ErrorKind::ShuttingDown => "server_error",
+            ErrorKind::Internal => "server_error",
         }
     }
 
@@ -88,7 +85,6 @@ impl ErrorKind {
             ErrorKind::UpstreamMalformed => "upstream_malformed",
             ErrorKind::StreamCut => "stream_cut",
             ErrorKind::Internal => "internal",
-            ErrorKind::ShuttingDown => "shutting_down",
         }
     }
 
@@ -111,8 +107,7 @@ impl ErrorKind {
             | ErrorKind::RequestTimeout
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
-            | ErrorKind::Internal
-            | ErrorKind::ShuttingDown => None,
+            | ErrorKind::Internal => None,
         }
     }
 }

@@ -102,10 +102,6 @@ impl RecordSink {
         }
         done
     }
-
-    pub fn durability(&self) -> Durability {
-        self.durability
-    }
 }
 
 /// Sees each batch once it is stored; the gateway derives its metrics here,

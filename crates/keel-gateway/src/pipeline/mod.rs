@@ -238,8 +238,15 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
 
 /// Answers with an error Keel decided on, after recording it.
 pub async fn reject(state: &AppState, call: Call, err: ApiError) -> Response {
+    fail(state, call, err, false).await
+}
+
+/// Like [`reject`], for a failure after the provider produced (and billed)
+/// an answer when `billable`.
+pub async fn fail(state: &AppState, call: Call, err: ApiError, billable: bool) -> Response {
     let (id, ingress) = (call.id, call.ingress);
-    let ending = Ending::from_error(&err, call.started);
+    let mut ending = Ending::from_error(&err, call.started);
+    ending.billable = billable;
     record(state, call, ending).await;
     error_response_for(ingress, &err, &id)
 }

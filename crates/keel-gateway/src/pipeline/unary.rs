@@ -12,8 +12,8 @@ use keel_api::error::{error_body, is_openai_error_body};
 use keel_api::{ApiError, ErrorKind};
 use keel_store::Outcome;
 
-use super::{record, reject, Prepared};
-use crate::error::{error_response, from_upstream, json_response};
+use super::{fail, record, reject, Prepared};
+use crate::error::{from_upstream, json_response};
 use crate::invocation::{Answer, Call, Ending, Ingress};
 use crate::state::AppState;
 
@@ -34,12 +34,8 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         Ok(b) => b,
         Err(e) => {
             // A 2xx answer cut mid-body was generated, and billed, upstream.
-            let err = from_upstream(e, provider.name());
-            let mut ending = Ending::from_error(&err, call.started);
-            ending.billable = (200..300).contains(&status);
-            let id = call.id;
-            record(state, call, ending).await;
-            return error_response(&err, &id);
+            let billable = (200..300).contains(&status);
+            return fail(state, call, from_upstream(e, provider.name()), billable).await;
         }
     };
     if !(200..300).contains(&status) {
