@@ -121,6 +121,12 @@ async fn errors_come_back_in_the_anthropic_shape() {
             500,
             "api_error",
         ),
+        (
+            json!({"model": "fault-cut", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}),
+            KEY,
+            502,
+            "api_error",
+        ),
     ] {
         let resp = gw
             .client
@@ -139,6 +145,6 @@ async fn errors_come_back_in_the_anthropic_shape() {
             .is_some_and(|m| !m.is_empty()));
     }
     let (records, _) = gw.stop().await;
-    assert_eq!(records.len(), 5);
+    assert_eq!(records.len(), 6);
     assert!(records.iter().all(|r| r.endpoint == "messages"));
 }
