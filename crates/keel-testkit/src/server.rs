@@ -83,6 +83,20 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Result<Response<ReplyB
 }
 
 /// Realistic-mode routing; records every request except the log endpoints.
+/// Azure OpenAI addresses a deployment instead of naming the model:
+/// `/openai/deployments/{deployment}/chat/completions` (and `/embeddings`)
+/// are answered like their `/v1/` twins.
+fn azure_alias(path: &str) -> &str {
+    let Some(rest) = path.strip_prefix("/openai/deployments/") else {
+        return path;
+    };
+    match rest.split_once('/').map(|(_, op)| op) {
+        Some("chat/completions") => "/v1/chat/completions",
+        Some("embeddings") => "/v1/embeddings",
+        _ => path,
+    }
+}
+
 fn route(parts: &http::request::Parts, bytes: &[u8], shared: &Arc<Shared>) -> Outcome {
     let path = parts.uri.path();
     if path == REQUESTS_PATH {
@@ -104,7 +118,7 @@ fn route(parts: &http::request::Parts, bytes: &[u8], shared: &Arc<Shared>) -> Ou
             .collect(),
         body: json.clone().unwrap_or(Value::Null),
     });
-    match (&parts.method, path) {
+    match (&parts.method, azure_alias(path)) {
         (&Method::GET, "/v1/models") => respond::json(StatusCode::OK, &models::list()).into(),
         (&Method::POST, "/v1/chat/completions") => match json {
             Some(req) => chat::handle(&req, &parts.headers, shared),

@@ -176,3 +176,38 @@ async fn traceparent_lands_in_the_record() {
     );
     assert_eq!(r.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
 }
+
+#[tokio::test]
+async fn azure_providers_address_deployments_with_api_key() {
+    let gw = gateway_with(|c| {
+        let base = c.providers[0].base_url.trim_end_matches("/v1").to_owned();
+        let mut azure = provider("azure", &base, &[], false);
+        azure.flavor = keel_providers::openai::Flavor::Azure {
+            api_version: "2024-10-21".into(),
+            deployments: [("gpt-4o".to_owned(), "prod-fake".to_owned())]
+                .into_iter()
+                .collect(),
+        };
+        azure.models = vec!["gpt-4o".into()];
+        c.providers.insert(0, azure);
+    })
+    .await;
+    let resp = gw
+        .chat(json!({"model": "azure/gpt-4o", "messages": user("hello azure")}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Echo: hello azure"
+    );
+    let (_, upstream) = gw.stop().await;
+    let sent = &posts(&upstream)[0];
+    assert_eq!(sent.path, "/openai/deployments/prod-fake/chat/completions");
+    assert_eq!(sent.header("api-key"), Some("sk-upstream"));
+    assert_eq!(
+        sent.header("authorization"),
+        None,
+        "Azure takes api-key, not a bearer token"
+    );
+}
