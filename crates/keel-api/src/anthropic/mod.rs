@@ -1,7 +1,13 @@
-//! The Anthropic Messages API as a client-facing format: pure translations
-//! between it and the OpenAI chat completions shape Keel forwards upstream,
-//! named by direction ([`from_anthropic`] for requests, [`to_anthropic`] for
-//! answers and streams), plus Anthropic's error shape ([`error`]). No I/O.
+//! The Anthropic Messages API, both ways, as pure translations to and from
+//! the OpenAI chat completions shape Keel uses inside, named by direction:
+//! - an Anthropic *client* in front of an OpenAI-compatible provider:
+//!   [`from_anthropic`] (requests) and [`to_anthropic`] (answers, streams);
+//! - an OpenAI client in front of a native Anthropic *provider*:
+//!   [`from_openai`] (requests) and [`to_openai`] (answers, streams), whose
+//!   refused and dropped fields are listed in their own module docs;
+//! - Anthropic's error shape ([`error`]). No I/O.
+//!
+//! The lists below are for Anthropic clients.
 //!
 //! What a request may carry that OpenAI cannot express is either dropped,
 //! when losing it changes nothing the client relies on, or refused with an
@@ -29,6 +35,8 @@
 
 pub mod error;
 pub mod from_anthropic;
+pub mod from_openai;
 pub mod to_anthropic;
+pub mod to_openai;
 
 pub use error::{from_openai_error, AnthropicError};

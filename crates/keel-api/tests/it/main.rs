@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod anthropic;
+mod anthropic_provider;
 mod garbage;
+mod golden;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,345 @@
+//! OpenAI chat completions requests into Anthropic Messages requests, for a
+//! native Anthropic provider behind an OpenAI client. Every failure is a 400
+//! [`ApiError`] naming the field, so the client sees the refusal in the
+//! OpenAI shape it speaks.
+//!
+//! | OpenAI | Anthropic |
+//! | --- | --- |
+//! | `model` | `model` |
+//! | `system` / `developer` messages | `system` (texts joined by a blank line) |
+//! | `messages` | `messages` (see `messages.rs`) |
+//! | `max_completion_tokens`, else `max_tokens` | `max_tokens`, [`DEFAULT_MAX_TOKENS`] when both are absent |
+//! | `temperature` (at most 1), `top_p` | same names |
+//! | `stop` (string or list) | `stop_sequences` |
+//! | `stream` | `stream` |
+//! | `user` | `metadata.user_id` |
+//! | `tools[]` `{type: function, function: {name, description, parameters}}` | `{name, description, input_schema}` |
+//! | `tool_choice` none / auto / required / `{function: {name}}` | none / auto / any / tool |
+//! | `parallel_tool_calls: false` | `tool_choice.disable_parallel_tool_use: true` |
+//!
+//! Anthropic requires `max_tokens`; OpenAI does not, so a request without it
+//! gets [`DEFAULT_MAX_TOKENS`].
+//!
+//! Dropped, because losing them changes nothing the client relies on:
+//! `stream_options` (the caller reads `include_usage` itself), `store`,
+//! `metadata` (OpenAI's stored-completion tags), `service_tier`,
+//! `prompt_cache_key`, `safety_identifier`, `tools[].function.strict`,
+//! message `name`s, `n: 1`, `logprobs: false`, `response_format: text`, and
+//! `presence_penalty` / `frequency_penalty` of 0.
+//!
+//! Refused, because dropping them would silently change the answer: `n` above
+//! 1, `logprobs: true`, `top_logprobs`, `response_format` `json_object` or
+//! `json_schema`, non-zero penalties, `seed`, `logit_bias`, `temperature`
+//! above 1, `reasoning_effort`, `modalities`, `audio`, `prediction`,
+//! `web_search_options`, the legacy `functions` / `function_call`, and any
+//! other field the chat completions API does not define.
+
+mod messages;
+
+use serde_json::{json, Map, Value};
+
+use crate::error::ApiError;
+
+type Object = Map<String, Value>;
+
+/// The `max_tokens` sent when the client set no limit: Anthropic requires one.
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// Fields dropped because losing them changes nothing a client relies on.
+const DROPPED: &[&str] = &[
+    "stream_options",
+    "store",
+    "metadata",
+    "service_tier",
+    "prompt_cache_key",
+    "safety_identifier",
+];
+
+/// Fields refused outright: Anthropic has no equivalent.
+const REFUSED: &[&str] = &[
+    "seed",
+    "top_logprobs",
+    "reasoning_effort",
+    "modalities",
+    "audio",
+    "prediction",
+    "web_search_options",
+    "functions",
+    "function_call",
+];
+
+/// Fields this module maps, or checks and then drops.
+const MAPPED: &[&str] = &[
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "stream",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "n",
+    "logprobs",
+    "response_format",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+];
+
+/// Translates an OpenAI chat completions request into an Anthropic Messages
+/// request, so an OpenAI client can be served by an Anthropic provider.
+pub fn request(openai: &Value) -> Result<Value, ApiError> {
+    let req = openai
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("body", "the request body must be a JSON object"))?;
+    check_fields(req)?;
+    let mut out = Object::new();
+    match present(req, "model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => {
+            out.insert("model".into(), Value::from(m.as_str()));
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "model",
+                "model must be a non-empty string",
+            ))
+        }
+        None => return Err(ApiError::invalid("model", "model is required")),
+    }
+    let messages = present(req, "messages")
+        .ok_or_else(|| ApiError::invalid("messages", "messages is required"))?;
+    let (system, turns) = messages::translate(messages)?;
+    if let Some(system) = system {
+        out.insert("system".into(), Value::from(system));
+    }
+    out.insert("messages".into(), Value::Array(turns));
+    out.insert("max_tokens".into(), Value::from(max_tokens(req)?));
+    if let Some(t) = present(req, "temperature") {
+        let x = number(t, "temperature")?;
+        if !(0.0..=1.0).contains(&x) {
+            return Err(ApiError::invalid(
+                "temperature",
+                "temperature must be between 0 and 1 for this model's provider",
+            ));
+        }
+        out.insert("temperature".into(), t.clone());
+    }
+    if let Some(p) = present(req, "top_p") {
+        number(p, "top_p")?;
+        out.insert("top_p".into(), p.clone());
+    }
+    if let Some(stop) = stop_sequences(req)? {
+        out.insert("stop_sequences".into(), stop);
+    }
+    if let Some(s) = present(req, "stream") {
+        let s = s
+            .as_bool()
+            .ok_or_else(|| ApiError::invalid("stream", "stream must be a boolean"))?;
+        out.insert("stream".into(), Value::Bool(s));
+    }
+    match present(req, "user") {
+        None => {}
+        Some(Value::String(u)) => {
+            out.insert("metadata".into(), json!({"user_id": u}));
+        }
+        Some(_) => return Err(ApiError::invalid("user", "user must be a string")),
+    }
+    if let Some(tools) = present(req, "tools") {
+        out.insert("tools".into(), translate_tools(tools)?);
+    }
+    if let Some(choice) = tool_choice(req)? {
+        out.insert("tool_choice".into(), choice);
+    }
+    Ok(Value::Object(out))
+}
+
+/// Refuses fields with no Anthropic equivalent and values that cannot be
+/// honoured; unknown fields are refused as OpenAI refuses them.
+fn check_fields(req: &Object) -> Result<(), ApiError> {
+    for (key, value) in req {
+        let key = key.as_str();
+        if value.is_null() || DROPPED.contains(&key) || MAPPED.contains(&key) {
+            continue;
+        }
+        if REFUSED.contains(&key) {
+            return Err(unsupported(key));
+        }
+        return Err(ApiError::invalid(
+            key,
+            format!("unrecognized request argument: {key}"),
+        ));
+    }
+    if let Some(n) = present(req, "n") {
+        if n.as_u64() != Some(1) {
+            return Err(ApiError::invalid(
+                "n",
+                "n: only one choice per request is supported by this model's provider",
+            ));
+        }
+    }
+    if present(req, "logprobs").is_some_and(|v| v != &Value::Bool(false)) {
+        return Err(unsupported("logprobs"));
+    }
+    if let Some(format) = present(req, "response_format") {
+        if format.get("type").and_then(Value::as_str) != Some("text") {
+            return Err(unsupported("response_format"));
+        }
+    }
+    for key in ["presence_penalty", "frequency_penalty"] {
+        if present(req, key).is_some_and(|v| v.as_f64() != Some(0.0)) {
+            return Err(unsupported(key));
+        }
+    }
+    if present(req, "logit_bias").is_some_and(|v| v.as_object().is_none_or(|m| !m.is_empty())) {
+        return Err(unsupported("logit_bias"));
+    }
+    Ok(())
+}
+
+fn unsupported(key: &str) -> ApiError {
+    ApiError::invalid(
+        key,
+        format!("{key} is not supported by this model's provider (Anthropic has no equivalent)"),
+    )
+}
+
+fn max_tokens(req: &Object) -> Result<u64, ApiError> {
+    let key = if present(req, "max_completion_tokens").is_some() {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
+    match present(req, key) {
+        None => Ok(DEFAULT_MAX_TOKENS),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ApiError::invalid(key, format!("{key} must be a positive integer"))),
+    }
+}
+
+fn number(v: &Value, key: &str) -> Result<f64, ApiError> {
+    v.as_f64()
+        .ok_or_else(|| ApiError::invalid(key, format!("{key} must be a number")))
+}
+
+fn stop_sequences(req: &Object) -> Result<Option<Value>, ApiError> {
+    match present(req, "stop") {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(json!([s]))),
+        Some(Value::Array(list)) if list.iter().all(Value::is_string) => {
+            Ok((!list.is_empty()).then(|| Value::Array(list.clone())))
+        }
+        Some(_) => Err(ApiError::invalid(
+            "stop",
+            "stop must be a string or a list of strings",
+        )),
+    }
+}
+
+fn translate_tools(tools: &Value) -> Result<Value, ApiError> {
+    let list = tools
+        .as_array()
+        .ok_or_else(|| ApiError::invalid("tools", "tools must be a list"))?;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, tool) in list.iter().enumerate() {
+        let at = format!("tools[{i}]");
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            return Err(ApiError::invalid(
+                format!("{at}.type"),
+                "only function tools are supported by this model's provider",
+            ));
+        }
+        let function = tool
+            .get("function")
+            .and_then(Value::as_object)
+            .ok_or_else(|| ApiError::invalid(format!("{at}.function"), "function is required"))?;
+        let name = match function.get("name") {
+            Some(Value::String(n)) if !n.is_empty() => n,
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("{at}.function.name"),
+                    "the function name must be a non-empty string",
+                ))
+            }
+        };
+        let mut entry = Object::new();
+        entry.insert("name".into(), Value::from(name.as_str()));
+        match present(function, "description") {
+            None => {}
+            Some(d @ Value::String(_)) => {
+                entry.insert("description".into(), d.clone());
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    format!("{at}.function.description"),
+                    "the description must be a string",
+                ))
+            }
+        }
+        let schema = match present(function, "parameters") {
+            None => json!({"type": "object", "properties": {}}),
+            Some(p @ Value::Object(_)) => p.clone(),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    format!("{at}.function.parameters"),
+                    "parameters must be a JSON Schema object",
+                ))
+            }
+        };
+        entry.insert("input_schema".into(), schema);
+        out.push(Value::Object(entry));
+    }
+    Ok(Value::Array(out))
+}
+
+/// The Anthropic `tool_choice`, folding in `parallel_tool_calls: false`.
+fn tool_choice(req: &Object) -> Result<Option<Value>, ApiError> {
+    let serial = match present(req, "parallel_tool_calls") {
+        None => false,
+        Some(Value::Bool(b)) => !b,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "parallel_tool_calls",
+                "parallel_tool_calls must be a boolean",
+            ))
+        }
+    };
+    let mut choice = match present(req, "tool_choice") {
+        None if serial && present(req, "tools").is_some() => json!({"type": "auto"}),
+        None => return Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "none" => return Ok(Some(json!({"type": "none"}))),
+            "auto" => json!({"type": "auto"}),
+            "required" => json!({"type": "any"}),
+            _ => return Err(bad_tool_choice()),
+        },
+        Some(Value::Object(o)) => match o.get("function").and_then(|f| f.get("name")) {
+            Some(Value::String(name)) if !name.is_empty() => {
+                json!({"type": "tool", "name": name})
+            }
+            _ => return Err(bad_tool_choice()),
+        },
+        Some(_) => return Err(bad_tool_choice()),
+    };
+    if serial {
+        choice["disable_parallel_tool_use"] = Value::Bool(true);
+    }
+    Ok(Some(choice))
+}
+
+fn bad_tool_choice() -> ApiError {
+    ApiError::invalid(
+        "tool_choice",
+        "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}",
+    )
+}
+
+/// A field that is present and not `null`.
+fn present<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
