@@ -18,6 +18,44 @@ pub use registry::{ModelRegistry, Route};
 pub enum WireFormat {
     /// OpenAI chat completions / embeddings / models.
     OpenAi,
+    /// Anthropic Messages (`/v1/messages`).
+    Anthropic,
+    /// Google Gemini `generateContent` / `streamGenerateContent`.
+    Gemini,
+    /// AWS Bedrock `Converse` / `ConverseStream`.
+    Bedrock,
+}
+
+impl WireFormat {
+    /// How this format frames a streamed answer.
+    pub fn stream_framing(self) -> StreamFraming {
+        match self {
+            WireFormat::Bedrock => StreamFraming::AwsEventStream,
+            _ => StreamFraming::Sse,
+        }
+    }
+}
+
+/// The framing of a streamed answer on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFraming {
+    /// `text/event-stream`.
+    Sse,
+    /// `application/vnd.amazon.eventstream` binary messages.
+    AwsEventStream,
+}
+
+/// One call as a provider needs to know it to build the request.
+#[derive(Debug, Clone, Copy)]
+pub struct CallSpec<'a> {
+    pub operation: Operation,
+    /// The model id the upstream knows.
+    pub upstream_model: &'a str,
+    /// The answer is to be streamed (some APIs use another URL for it).
+    pub stream: bool,
+    /// The client's request headers; an adapter may forward the few that
+    /// belong to its own API (e.g. `anthropic-beta`) and nothing else.
+    pub client_headers: &'a HeaderMap,
 }
 
 /// What the client asked to do.
@@ -52,9 +90,10 @@ pub trait Provider: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// The format its API speaks.
     fn format(&self) -> WireFormat;
-    /// Builds the request for `operation` on `upstream_model` with `body`
-    /// already in this provider's format.
-    fn request(&self, operation: Operation, upstream_model: &str, body: Bytes) -> UpstreamRequest;
+    /// Builds the request for `call` with `body` already in this provider's
+    /// format. Fails only when the request cannot be built (e.g. signing
+    /// credentials are missing).
+    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, String>;
     /// The request that lists the upstream's models, if it can list them.
     fn models_request(&self) -> Option<UpstreamRequest>;
     /// Reads the model ids out of the answer to [`Provider::models_request`].

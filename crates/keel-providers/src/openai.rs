@@ -9,7 +9,7 @@ use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{Operation, Provider, UpstreamRequest, WireFormat};
+use crate::{CallSpec, Operation, Provider, UpstreamRequest, WireFormat};
 
 /// How the provider addresses models and takes its key.
 #[derive(Debug, Clone)]
@@ -112,17 +112,17 @@ impl Provider for OpenAiProvider {
         WireFormat::OpenAi
     }
 
-    fn request(&self, operation: Operation, upstream_model: &str, body: Bytes) -> UpstreamRequest {
-        let path = match operation {
+    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, String> {
+        let path = match call.operation {
             Operation::ChatCompletions => "chat/completions",
             Operation::Embeddings => "embeddings",
         };
-        UpstreamRequest {
+        Ok(UpstreamRequest {
             method: Method::POST,
-            url: self.url(path, upstream_model),
+            url: self.url(path, call.upstream_model),
             headers: self.headers.clone(),
             body,
-        }
+        })
     }
 
     fn models_request(&self) -> Option<UpstreamRequest> {
@@ -156,6 +156,15 @@ impl Provider for OpenAiProvider {
 mod tests {
     use super::*;
 
+    fn spec<'a>(operation: Operation, model: &'a str, headers: &'a HeaderMap) -> CallSpec<'a> {
+        CallSpec {
+            operation,
+            upstream_model: model,
+            stream: false,
+            client_headers: headers,
+        }
+    }
+
     fn provider(flavor: Flavor) -> OpenAiProvider {
         OpenAiProvider::new(OpenAiSettings {
             name: "p".into(),
@@ -171,16 +180,22 @@ mod tests {
     #[test]
     fn openai_urls_and_bearer_auth() {
         let p = provider(Flavor::OpenAi);
-        let req = p.request(
-            Operation::ChatCompletions,
-            "gpt-4o",
-            Bytes::from_static(b"{}"),
-        );
+        let req = p
+            .request(
+                spec(Operation::ChatCompletions, "gpt-4o", &HeaderMap::new()),
+                Bytes::from_static(b"{}"),
+            )
+            .unwrap();
         assert_eq!(req.url, "https://example.test/v1/chat/completions");
         assert_eq!(req.headers[AUTHORIZATION], "Bearer sk-test");
         assert_eq!(req.headers["openai-organization"], "org-1");
         assert!(req.headers[AUTHORIZATION].is_sensitive());
-        let req = p.request(Operation::Embeddings, "e", Bytes::new());
+        let req = p
+            .request(
+                spec(Operation::Embeddings, "e", &HeaderMap::new()),
+                Bytes::new(),
+            )
+            .unwrap();
         assert_eq!(req.url, "https://example.test/v1/embeddings");
         assert_eq!(
             p.models_request().unwrap().url,
@@ -194,18 +209,28 @@ mod tests {
             api_version: "2024-10-21".into(),
             deployments: HashMap::from([("gpt-4o".to_owned(), "prod-4o".to_owned())]),
         });
-        let req = p.request(Operation::ChatCompletions, "gpt-4o", Bytes::new());
+        let req = p
+            .request(
+                spec(Operation::ChatCompletions, "gpt-4o", &HeaderMap::new()),
+                Bytes::new(),
+            )
+            .unwrap();
         assert_eq!(
             req.url,
             "https://example.test/v1/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
         );
         assert_eq!(req.headers["api-key"], "sk-test");
         assert!(req.headers.get(AUTHORIZATION).is_none());
-        let req = p.request(
-            Operation::Embeddings,
-            "text-embedding-3-small",
-            Bytes::new(),
-        );
+        let req = p
+            .request(
+                spec(
+                    Operation::Embeddings,
+                    "text-embedding-3-small",
+                    &HeaderMap::new(),
+                ),
+                Bytes::new(),
+            )
+            .unwrap();
         assert!(req
             .url
             .contains("/deployments/text-embedding-3-small/embeddings?"));
@@ -222,7 +247,12 @@ mod tests {
             stream_usage: true,
         })
         .unwrap();
-        let req = p.request(Operation::ChatCompletions, "m", Bytes::new());
+        let req = p
+            .request(
+                spec(Operation::ChatCompletions, "m", &HeaderMap::new()),
+                Bytes::new(),
+            )
+            .unwrap();
         assert!(req.headers.get(AUTHORIZATION).is_none());
     }
 }

@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Limited};
 use keel_api::chat::ChatRequest;
 use keel_api::embeddings::EmbeddingsRequest;
 use keel_api::{ApiError, ErrorKind};
-use keel_providers::{Operation, Route};
+use keel_providers::{CallSpec, Operation, Route, UpstreamRequest};
 use uuid::Uuid;
 
 use crate::error::error_response_for;
@@ -35,6 +35,36 @@ pub struct Prepared {
     pub include_usage: bool,
     /// Choices asked for (`n`).
     pub choices: u32,
+    /// The client's headers, for the few a provider forwards.
+    pub client_headers: HeaderMap,
+}
+
+impl Prepared {
+    /// The provider's HTTP request for this call.
+    fn upstream_request(
+        &self,
+        operation: Operation,
+        stream: bool,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let spec = CallSpec {
+            operation,
+            upstream_model: &self.route.upstream_model,
+            stream,
+            client_headers: &self.client_headers,
+        };
+        self.route
+            .provider
+            .request(spec, self.body.clone())
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "could not build the request for provider '{}': {e}",
+                        self.route.provider.name()
+                    ),
+                )
+            })
+    }
 }
 
 /// `POST /v1/chat/completions`. Runs in a task of its own (see
@@ -139,6 +169,7 @@ async fn prepare_chat(
         route,
         include_usage: client_usage && request.facts.include_usage,
         choices: request.facts.n,
+        client_headers: headers.clone(),
     })
 }
 
@@ -158,6 +189,7 @@ async fn prepare_embeddings(
         route,
         include_usage: false,
         choices: 1,
+        client_headers: headers.clone(),
     })
 }
 

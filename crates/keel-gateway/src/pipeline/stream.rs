@@ -38,7 +38,10 @@ const MAX_KEPT_BYTES: usize = 8 << 20;
 pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Response {
     let config = state.executor.config();
     let provider = p.route.provider.clone();
-    let request = provider.request(call.operation, &p.route.upstream_model, p.body);
+    let request = match p.upstream_request(call.operation, call.stream) {
+        Ok(r) => r,
+        Err(err) => return reject(state, call, err).await,
+    };
     call.attempts = 1;
     let response = match state
         .executor

@@ -22,7 +22,10 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
     let timeout = state.executor.config().request_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
     let provider = p.route.provider.clone();
-    let request = provider.request(call.operation, &p.route.upstream_model, p.body);
+    let request = match p.upstream_request(call.operation, call.stream) {
+        Ok(r) => r,
+        Err(err) => return reject(state, call, err).await,
+    };
     call.attempts = 1;
     let response = match state.executor.send(request, timeout).await {
         Ok(r) => r,
