@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keel_providers::anthropic::{AnthropicProvider, AnthropicSettings};
 use keel_providers::openai::{OpenAiProvider, OpenAiSettings};
 use keel_providers::{Executor, ModelRegistry, Provider};
 
-use crate::config::ProviderConfig;
+use crate::config::{ProviderConfig, ProviderKind};
 use crate::state::AppState;
 
 /// How long start-up waits for a provider's model list.
@@ -28,21 +29,36 @@ pub fn providers(configs: &[ProviderConfig]) -> Result<Vec<ProviderEntry>, Strin
     configs
         .iter()
         .map(|c| {
-            let provider = OpenAiProvider::new(OpenAiSettings {
-                name: c.name.clone(),
-                base_url: c.base_url.clone(),
-                api_key: c.api_key.clone(),
-                flavor: c.flavor.clone(),
-                headers: c.headers.clone(),
-                stream_usage: c.stream_usage,
-            })?;
             Ok(ProviderEntry {
-                provider: Arc::new(provider),
+                provider: adapter(c)?,
                 config: c.clone(),
                 discovered: None,
             })
         })
         .collect()
+}
+
+/// The adapter for one configured provider.
+fn adapter(c: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
+    Ok(match &c.kind {
+        ProviderKind::OpenAi(flavor) => Arc::new(OpenAiProvider::new(OpenAiSettings {
+            name: c.name.clone(),
+            base_url: c.base_url.clone(),
+            api_key: c.api_key.clone(),
+            flavor: flavor.clone(),
+            headers: c.headers.clone(),
+            stream_usage: c.stream_usage,
+        })?),
+        ProviderKind::Anthropic { version } => {
+            Arc::new(AnthropicProvider::new(AnthropicSettings {
+                name: c.name.clone(),
+                base_url: c.base_url.clone(),
+                api_key: c.api_key.clone(),
+                version: version.clone(),
+                headers: c.headers.clone(),
+            })?)
+        }
+    })
 }
 
 /// Asks one provider for its models.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use keel_api::assemble::{assemble_chat_stream, summarize_response, ResponseSummary};
 use keel_api::{ApiError, TokenSource, Usage};
-use keel_providers::{Operation, Route};
+use keel_providers::{Operation, Route, WireFormat};
 use keel_store::{Invocation, Outcome, RecordBuilder};
 use serde_json::Value;
 use uuid::Uuid;
@@ -25,8 +25,19 @@ pub enum Ingress {
     #[default]
     OpenAi,
     /// Anthropic Messages (`POST /v1/messages`), translated to and from the
-    /// OpenAI shape at the edges.
+    /// OpenAI shape at the edges unless the provider speaks it too.
     Anthropic,
+}
+
+impl Ingress {
+    /// The wire format of this front door; a provider of the same format
+    /// gets the client's bytes.
+    pub fn format(self) -> WireFormat {
+        match self {
+            Ingress::OpenAi => WireFormat::OpenAi,
+            Ingress::Anthropic => WireFormat::Anthropic,
+        }
+    }
 }
 
 /// One call in flight: who asked what, and where it went.
@@ -88,7 +99,11 @@ pub enum Answer {
         summary: Option<ResponseSummary>,
     },
     /// The `data` payloads of a stream's events, `[DONE]` excluded.
-    Stream { payloads: Captured },
+    Stream {
+        payloads: Captured,
+        /// The provider's own usage object when its stream was translated.
+        provider_usage: Option<Value>,
+    },
     /// Nothing usable came back; the error sent to the client is kept.
     Error { body: Bytes },
 }
@@ -208,9 +223,9 @@ impl Call {
 }
 
 fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
-    let endpoint = match call.ingress {
-        Ingress::OpenAi => call.operation.endpoint(),
-        Ingress::Anthropic => "messages",
+    let endpoint = match (call.ingress, call.operation) {
+        (Ingress::Anthropic, Operation::ChatCompletions) => "messages",
+        (_, operation) => operation.endpoint(),
     };
     let mut r = Invocation::new(call.id, call.created_at_ms, endpoint);
     r.trace_id = Some(call.trace.trace_id);
@@ -241,8 +256,14 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
             let summary = summary.or_else(|| summarize_response(&body));
             (json_text(&body), summary)
         }
-        Answer::Stream { payloads } => {
-            let (assembled, summary) = assemble_chat_stream(payloads.iter());
+        Answer::Stream {
+            payloads,
+            provider_usage,
+        } => {
+            let (assembled, mut summary) = assemble_chat_stream(payloads.iter());
+            if provider_usage.is_some() {
+                summary.raw_usage = provider_usage;
+            }
             (Some(assembled.to_string()), Some(summary))
         }
         Answer::Error { body } => (json_text(&body), None),
@@ -317,6 +338,8 @@ fn estimate(
                 .unwrap_or(0),
         ),
         Operation::Embeddings => (tokens::count_embeddings_input(model, request), 0),
+        // Counting tokens generates nothing and is not billed.
+        Operation::CountTokens => return None,
     };
     Some(Usage {
         input_tokens: input,

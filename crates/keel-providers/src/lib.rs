@@ -2,11 +2,13 @@
 //! builds requests (no I/O); the shared [`executor`] does HTTP, timeouts and
 //! error classification for every adapter alike.
 
+pub mod anthropic;
 pub mod executor;
 pub mod openai;
 pub mod registry;
 
 use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method};
 
 pub use executor::{Executor, ExecutorConfig, UpstreamError};
@@ -63,6 +65,8 @@ pub struct CallSpec<'a> {
 pub enum Operation {
     ChatCompletions,
     Embeddings,
+    /// Anthropic's `/v1/messages/count_tokens`.
+    CountTokens,
 }
 
 impl Operation {
@@ -71,6 +75,7 @@ impl Operation {
         match self {
             Operation::ChatCompletions => "chat.completions",
             Operation::Embeddings => "embeddings",
+            Operation::CountTokens => "messages.count_tokens",
         }
     }
 }
@@ -104,4 +109,21 @@ pub trait Provider: Send + Sync + 'static {
     fn stream_usage(&self) -> bool {
         true
     }
+}
+
+/// Adds a provider's configured extra headers, refusing invalid ones with a
+/// message naming the provider.
+pub(crate) fn extra_headers(
+    provider: &str,
+    extra: &[(String, String)],
+    headers: &mut HeaderMap,
+) -> Result<(), String> {
+    for (k, v) in extra {
+        let name = HeaderName::try_from(k.as_str())
+            .map_err(|_| format!("provider '{provider}': invalid header name '{k}'"))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| format!("provider '{provider}': invalid value for header '{k}'"))?;
+        headers.insert(name, value);
+    }
+    Ok(())
 }

@@ -67,17 +67,7 @@ impl OpenAiProvider {
             value.set_sensitive(true);
             headers.insert(name, value);
         }
-        for (k, v) in &settings.headers {
-            let name = HeaderName::try_from(k.as_str())
-                .map_err(|_| format!("provider '{}': invalid header name '{k}'", settings.name))?;
-            let value = HeaderValue::from_str(v).map_err(|_| {
-                format!(
-                    "provider '{}': invalid value for header '{k}'",
-                    settings.name
-                )
-            })?;
-            headers.insert(name, value);
-        }
+        crate::extra_headers(&settings.name, &settings.headers, &mut headers)?;
         let base_url = settings.base_url.trim_end_matches('/').to_owned();
         Ok(OpenAiProvider {
             settings,
@@ -116,6 +106,9 @@ impl Provider for OpenAiProvider {
         let path = match call.operation {
             Operation::ChatCompletions => "chat/completions",
             Operation::Embeddings => "embeddings",
+            Operation::CountTokens => {
+                return Err("OpenAI-compatible APIs have no token counting endpoint".to_owned())
+            }
         };
         Ok(UpstreamRequest {
             method: Method::POST,

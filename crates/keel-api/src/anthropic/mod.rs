@@ -5,6 +5,8 @@
 //! - an OpenAI client in front of a native Anthropic *provider*:
 //!   [`from_openai`] (requests) and [`to_openai`] (answers, streams), whose
 //!   refused and dropped fields are listed in their own module docs;
+//! - an Anthropic client in front of an Anthropic provider: [`passthrough`]
+//!   checks what Keel acts on and forwards the client's bytes;
 //! - Anthropic's error shape ([`error`]). No I/O.
 //!
 //! The lists below are for Anthropic clients.
@@ -36,6 +38,7 @@
 pub mod error;
 pub mod from_anthropic;
 pub mod from_openai;
+pub mod passthrough;
 pub mod to_anthropic;
 pub mod to_openai;
 

@@ -38,13 +38,25 @@ pub struct Config {
     pub prices: BTreeMap<String, RawPrice>,
 }
 
+/// What kind of API a provider speaks, with the settings only that kind has.
+#[derive(Debug, Clone)]
+pub enum ProviderKind {
+    /// OpenAI or a server copying its API; Azure OpenAI.
+    OpenAi(Flavor),
+    /// Anthropic's Messages API.
+    Anthropic {
+        /// `anthropic-version` when the client names none.
+        version: String,
+    },
+}
+
 /// One provider, validated.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     pub name: String,
     pub base_url: String,
     pub api_key: Option<SecretString>,
-    pub flavor: Flavor,
+    pub kind: ProviderKind,
     pub models: Vec<String>,
     pub discover: bool,
     pub headers: Vec<(String, String)>,

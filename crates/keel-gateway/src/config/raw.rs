@@ -67,15 +67,20 @@ pub struct RawUpstream {
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
     pub name: Spanned<String>,
-    /// `openai` (any OpenAI-compatible API, the default) or `azure`.
+    /// `openai` (any OpenAI-compatible API, the default), `azure` or
+    /// `anthropic`.
     pub kind: Option<Spanned<String>>,
-    pub base_url: Spanned<String>,
+    /// Required for `openai`-compatible servers other than OpenAI's and for
+    /// `azure`; the vendor's own API root otherwise.
+    pub base_url: Option<Spanned<String>>,
     pub api_key: Option<Spanned<String>>,
     #[serde(default)]
     pub models: Vec<String>,
     #[serde(default)]
     pub discover: bool,
     pub api_version: Option<Spanned<String>>,
+    /// `anthropic-version` sent when the client names none.
+    pub anthropic_version: Option<Spanned<String>>,
     #[serde(default)]
     pub deployments: BTreeMap<String, String>,
     #[serde(default)]

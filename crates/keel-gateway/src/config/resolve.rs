@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use keel_providers::anthropic;
 use keel_providers::openai::Flavor;
 use keel_providers::ExecutorConfig;
 use keel_store::{Durability, WriterConfig};
@@ -14,7 +15,7 @@ use secrecy::SecretString;
 use toml::Spanned;
 
 use super::raw::{RawConfig, RawProvider};
-use super::{Config, ProviderConfig};
+use super::{Config, ProviderConfig, ProviderKind};
 
 /// A configuration error that names the file, line and key at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,21 +304,17 @@ impl Ctx<'_> {
                 "must be non-empty and contain no '/'",
             ));
         }
-        let base_url = p.base_url.get_ref();
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(self.at(
-                &p.base_url,
-                &key("base_url"),
-                "must start with http:// or https://",
-            ));
-        }
         let api_key = p
             .api_key
             .as_ref()
             .map(|k| self.secret(k, &key("api_key"), env))
             .transpose()?;
-        let flavor = match p.kind.as_ref().map(|k| k.get_ref().as_str()) {
-            None | Some("openai") => Flavor::OpenAi,
+        let kind_name = p.kind.as_ref().map(|k| k.get_ref().as_str());
+        let (kind, default_base_url) = match kind_name {
+            None | Some("openai") => (
+                ProviderKind::OpenAi(Flavor::OpenAi),
+                Some("https://api.openai.com/v1"),
+            ),
             Some("azure") => {
                 let version = p.api_version.as_ref().ok_or_else(|| {
                     self.at(
@@ -326,22 +323,54 @@ impl Ctx<'_> {
                         "Azure OpenAI needs an api_version, e.g. \"2024-10-21\"",
                     )
                 })?;
-                Flavor::Azure {
+                let flavor = Flavor::Azure {
                     api_version: version.get_ref().clone(),
                     deployments: p.deployments.clone().into_iter().collect(),
-                }
+                };
+                (ProviderKind::OpenAi(flavor), None)
             }
+            Some("anthropic") => (
+                ProviderKind::Anthropic {
+                    version: p
+                        .anthropic_version
+                        .as_ref()
+                        .map(|v| v.get_ref().clone())
+                        .unwrap_or_else(|| anthropic::DEFAULT_VERSION.to_owned()),
+                },
+                Some(anthropic::DEFAULT_BASE_URL),
+            ),
             Some(other) => {
                 let kind = p.kind.as_ref().map(|k| k.span());
                 return Err(self.error(
                     kind,
                     &key("kind"),
-                    format!("unknown kind '{other}'; use \"openai\" or \"azure\""),
+                    format!("unknown kind '{other}'; use \"openai\", \"azure\" or \"anthropic\""),
                 ));
             }
         };
+        let base_url = match (&p.base_url, default_base_url) {
+            (Some(url), _) => {
+                if !(url.get_ref().starts_with("http://") || url.get_ref().starts_with("https://"))
+                {
+                    return Err(self.at(
+                        url,
+                        &key("base_url"),
+                        "must start with http:// or https://",
+                    ));
+                }
+                url.get_ref().clone()
+            }
+            (None, Some(default)) => default.to_owned(),
+            (None, None) => {
+                return Err(self.at(
+                    &p.name,
+                    &key("base_url"),
+                    "this kind of provider needs a base_url",
+                ))
+            }
+        };
         let mut models = p.models.clone();
-        if matches!(flavor, Flavor::Azure { .. }) {
+        if matches!(kind, ProviderKind::OpenAi(Flavor::Azure { .. })) {
             models.extend(
                 p.deployments
                     .keys()
@@ -358,9 +387,9 @@ impl Ctx<'_> {
         }
         Ok(ProviderConfig {
             name: name.to_owned(),
-            base_url: base_url.clone(),
+            base_url,
             api_key,
-            flavor,
+            kind,
             models,
             discover: p.discover,
             headers: p.headers.clone().into_iter().collect(),
@@ -379,7 +408,7 @@ fn zero_config_provider(env: &dyn Fn(&str) -> Option<String>) -> Option<Provider
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
         api_key: Some(SecretString::from(key)),
-        flavor: Flavor::OpenAi,
+        kind: ProviderKind::OpenAi(Flavor::OpenAi),
         models: Vec::new(),
         discover: true,
         headers: Vec::new(),

@@ -58,7 +58,10 @@ fn full_config_values_arrive() {
         c.providers[0].models,
         vec!["gpt-4o".to_owned(), "gpt-4o-mini".to_owned()]
     );
-    assert!(matches!(c.providers[1].flavor, Flavor::Azure { .. }));
+    assert!(matches!(
+        c.providers[1].kind,
+        ProviderKind::OpenAi(Flavor::Azure { .. })
+    ));
     assert_eq!(
         c.providers[1].models,
         vec!["gpt-4o".to_owned()],

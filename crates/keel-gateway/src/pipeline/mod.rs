@@ -2,6 +2,7 @@
 //! order of the stages: identify → parse → route → forward → record.
 //! Every exit, success or not, leaves exactly one record.
 
+pub mod formats;
 pub mod identify;
 pub mod stream;
 pub mod trace;
@@ -14,10 +15,12 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::{BodyExt, Limited};
+use keel_api::anthropic::from_anthropic;
+use keel_api::anthropic::passthrough::{self, MessagesEndpoint};
 use keel_api::chat::ChatRequest;
 use keel_api::embeddings::EmbeddingsRequest;
 use keel_api::{ApiError, ErrorKind};
-use keel_providers::{CallSpec, Operation, Route, UpstreamRequest};
+use keel_providers::{CallSpec, Operation, Route, UpstreamRequest, WireFormat};
 use uuid::Uuid;
 
 use crate::error::error_response_for;
@@ -143,34 +146,86 @@ async fn prepare_chat(
     body: Body,
 ) -> Result<Prepared, ApiError> {
     let body = admit(state, call, headers, body).await?;
-    // An Anthropic call becomes an OpenAI chat body first; its client never
-    // asks for (or sees) OpenAI's usage chunk.
-    let (body, client_usage) = match call.ingress {
-        Ingress::OpenAi => (body, true),
-        Ingress::Anthropic => {
-            let translated = keel_api::anthropic::from_anthropic::request(&body)
-                .map_err(|e| ApiError::new(ErrorKind::InvalidRequest, e.message))?;
-            (
-                Bytes::from(serde_json::to_vec(&translated).unwrap_or_default()),
-                false,
-            )
-        }
-    };
+    match call.ingress {
+        Ingress::OpenAi => prepare_openai_chat(state, call, headers, body),
+        Ingress::Anthropic => prepare_anthropic_chat(state, call, headers, body),
+    }
+}
+
+/// An OpenAI chat body, for a provider of any format.
+fn prepare_openai_chat(
+    state: &AppState,
+    call: &mut Call,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Prepared, ApiError> {
     let request = ChatRequest::parse(&body)?;
     call.request_is_json = true;
     call.stream = request.facts.stream;
     let route = route(state, call, &request.facts.model)?;
-    let upstream_body = request.upstream_body(&route.upstream_model, route.provider.stream_usage());
+    let body = to_provider(&request, &route, &body)?;
     Ok(Prepared {
-        // Bytes clones share the buffer: unchanged bytes go upstream as-is.
-        body: upstream_body
-            .map(Bytes::from)
-            .unwrap_or_else(|| body.clone()),
+        body,
         route,
-        include_usage: client_usage && request.facts.include_usage,
+        include_usage: request.facts.include_usage,
         choices: request.facts.n,
         client_headers: headers.clone(),
     })
+}
+
+/// An Anthropic Messages body: forwarded as it is to an Anthropic provider,
+/// translated to the OpenAI shape (and on to the provider's) otherwise. Its
+/// client never asks for (or sees) OpenAI's usage chunk.
+fn prepare_anthropic_chat(
+    state: &AppState,
+    call: &mut Call,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Prepared, ApiError> {
+    let head = passthrough::head(&body, MessagesEndpoint::Messages).map_err(invalid_request)?;
+    call.request_is_json = true;
+    call.stream = head.stream;
+    let route = route(state, call, &head.model)?;
+    let body = if route.provider.format() == WireFormat::Anthropic {
+        head.upstream_body(&route.upstream_model)
+            .map(Bytes::from)
+            .unwrap_or_else(|| body.clone())
+    } else {
+        let translated = from_anthropic::request(&body).map_err(invalid_request)?;
+        let openai = Bytes::from(serde_json::to_vec(&translated).unwrap_or_default());
+        to_provider(&ChatRequest::parse(&openai)?, &route, &openai)?
+    };
+    Ok(Prepared {
+        body,
+        route,
+        include_usage: false,
+        choices: 1,
+        client_headers: headers.clone(),
+    })
+}
+
+/// An OpenAI chat request as the routed provider's body. `original` is the
+/// body `request` was parsed from; unchanged bytes are sent as they are.
+fn to_provider(
+    request: &ChatRequest<'_>,
+    route: &Route,
+    original: &Bytes,
+) -> Result<Bytes, ApiError> {
+    let format = route.provider.format();
+    // Only OpenAI-compatible streams report usage on request; the others
+    // always do.
+    let ask_usage = format == WireFormat::OpenAi && route.provider.stream_usage();
+    let openai = match request.upstream_body(&route.upstream_model, ask_usage) {
+        Some(rewritten) => Bytes::from(rewritten),
+        // Bytes clones share the buffer.
+        None => original.clone(),
+    };
+    formats::provider_request(format, openai)
+}
+
+/// A 400 found while reading an Anthropic request, answered in its shape.
+fn invalid_request(err: keel_api::anthropic::AnthropicError) -> ApiError {
+    ApiError::new(ErrorKind::InvalidRequest, err.message)
 }
 
 async fn prepare_embeddings(

@@ -18,10 +18,12 @@ use keel_api::anthropic::AnthropicError;
 use keel_api::sse::{Event, SseDecoder};
 use keel_api::{ApiError, ErrorKind};
 use keel_providers::executor::{body_stream, ByteStream};
+use keel_providers::WireFormat;
 use keel_store::Outcome;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
+use super::formats::ProviderStream;
 use super::unary::upstream_status;
 use super::{record, reject, Prepared};
 use crate::error::{from_upstream, INVOCATION_ID_HEADER};
@@ -38,6 +40,7 @@ const MAX_KEPT_BYTES: usize = 8 << 20;
 pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Response {
     let config = state.executor.config();
     let provider = p.route.provider.clone();
+    let format = provider.format();
     let request = match p.upstream_request(call.operation, call.stream) {
         Ok(r) => r,
         Err(err) => return reject(state, call, err).await,
@@ -90,10 +93,18 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
             finished_choices: Vec::new(),
             expected_choices: p.choices,
             failure: None,
-            translator: (call.ingress == Ingress::Anthropic).then(|| {
-                let model = call.requested_model.as_deref().unwrap_or_default();
-                StreamTranslator::new(model, &format!("msg_{}", call.id.simple()))
-            }),
+            provider_stream: ProviderStream::new(
+                format,
+                call.requested_model.as_deref().unwrap_or_default(),
+                (call.created_at_ms / 1000).max(0) as u64,
+            ),
+            chunks: Vec::new(),
+            passthrough: call.ingress.format() == format,
+            translator: (call.ingress == Ingress::Anthropic && format != WireFormat::Anthropic)
+                .then(|| {
+                    let model = call.requested_model.as_deref().unwrap_or_default();
+                    StreamTranslator::new(model, &format!("msg_{}", call.id.simple()))
+                }),
             upstream_error: None,
             first_event: None,
             idle_timeout: config.stream_idle_timeout,
@@ -141,7 +152,16 @@ struct RelayCore {
     expected_choices: u32,
     /// Why the stream must stop, once what came before it has gone out.
     failure: Option<ApiError>,
-    /// Turns OpenAI chunks into Anthropic events for `/v1/messages` clients.
+    /// Turns the provider's events into OpenAI chunks, when it speaks
+    /// another format.
+    provider_stream: Option<ProviderStream>,
+    /// Scratch for the chunks of one provider event.
+    chunks: Vec<Vec<u8>>,
+    /// The client speaks the provider's format: it gets the provider's
+    /// events as they came, and the chunks are only observed.
+    passthrough: bool,
+    /// Turns OpenAI chunks into Anthropic events for `/v1/messages` clients
+    /// of a provider that does not speak Anthropic.
     translator: Option<StreamTranslator>,
     upstream_error: Option<String>,
     first_event: Option<Instant>,
@@ -183,19 +203,30 @@ impl Relay {
                 Ok(Some(Err(e))) => Err(core.broken_error(e)),
                 Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
             };
-            let end = match chunk {
+            let (owed, end) = match chunk {
                 Ok(Some(chunk)) => match core.on_chunk(chunk) {
                     Some(out) => return Some(out),
                     None => continue,
                 },
-                Ok(None) if core.finished_choices.len() >= core.expected_choices as usize => {
-                    End::Complete
+                Ok(None) => {
+                    let owed = core.on_upstream_end();
+                    let end = match core.failure.take() {
+                        Some(err) => End::Failed(err),
+                        None if core.finished_choices.len() >= core.expected_choices as usize => {
+                            End::Complete
+                        }
+                        None => End::Failed(core.cut_error()),
+                    };
+                    (owed, end)
                 }
-                Ok(None) => End::Failed(core.cut_error()),
-                Err(err) => End::Failed(err),
+                Err(err) => (None, End::Failed(err)),
             };
             let core = self.core.take()?;
-            self.tail = core.finish(end).await;
+            let tail = core.finish(end).await;
+            self.tail = match owed {
+                Some(owed) => Some(Outbox::joined(owed, tail)),
+                None => tail,
+            };
         }
     }
 }
@@ -235,63 +266,120 @@ impl RelayCore {
     /// events before it have gone out; it is kept in `failure`.
     fn on_chunk(&mut self, chunk: Bytes) -> Option<Bytes> {
         self.scratch.clear();
-        if self.decoder.feed(chunk, &mut self.scratch).is_err() {
-            self.failure = Some(ApiError::new(
-                ErrorKind::UpstreamMalformed,
-                "the provider sent a stream event over the size limit",
-            ));
-        }
-        let mut out: Option<Bytes> = None;
-        let mut joined: Option<BytesMut> = None;
+        let oversized = self.decoder.feed(chunk, &mut self.scratch).is_err();
+        let mut out = Outbox::default();
         let events = std::mem::take(&mut self.scratch);
         for event in &events {
-            if self.done_event.is_some() {
+            if self.done_event.is_some() || self.failure.is_some() {
                 break;
+            }
+            if self.provider_stream.is_some() {
+                self.on_provider_event(event, &mut out);
+                continue;
             }
             if event.is_done() {
                 self.done_event = Some(event.raw.clone());
                 continue;
             }
-            if !event.data.is_empty() {
-                match self.observe(&event.data) {
-                    Ok(true) => {}
-                    Ok(false) if self.translator.is_none() => continue,
-                    Ok(false) => {}
-                    Err(err) => {
-                        self.failure = Some(err);
-                        break;
-                    }
+            if event.data.is_empty() {
+                // Comments and keep-alives reach OpenAI clients as they are.
+                if self.translator.is_none() {
+                    out.push(event.raw.clone());
                 }
+                continue;
             }
-            let for_client = match &mut self.translator {
-                None => event.raw.clone(),
-                Some(_) if event.data.is_empty() => continue,
-                Some(translator) => {
-                    let mut translated = Vec::new();
-                    if let Err(e) = translator.on_chunk(&event.data, &mut translated) {
-                        self.failure = Some(ApiError::new(ErrorKind::UpstreamMalformed, e.message));
-                        break;
-                    }
-                    if translated.is_empty() {
-                        continue;
-                    }
-                    Bytes::from(translated)
-                }
-            };
-            match (&mut out, &mut joined) {
-                (None, None) => out = Some(for_client),
-                (Some(first), None) => {
-                    let mut buf = BytesMut::with_capacity(first.len() + for_client.len() * 2);
-                    buf.extend_from_slice(first);
-                    buf.extend_from_slice(&for_client);
-                    joined = Some(buf);
-                    out = None;
-                }
-                (_, Some(buf)) => buf.extend_from_slice(&for_client),
+            if let Err(err) = self.on_openai_chunk(event.data.clone(), Some(&event.raw), &mut out) {
+                self.failure = Some(err);
             }
         }
         self.scratch = events;
-        joined.map(BytesMut::freeze).or(out)
+        if oversized && self.failure.is_none() {
+            self.failure = Some(ApiError::new(
+                ErrorKind::UpstreamMalformed,
+                "the provider sent a stream event over the size limit",
+            ));
+        }
+        out.take()
+    }
+
+    /// One event of a provider that speaks another format: translated into
+    /// OpenAI chunks, each observed and passed on in the client's format.
+    fn on_provider_event(&mut self, event: &Event, out: &mut Outbox) {
+        let Some(provider_stream) = self.provider_stream.as_mut() else {
+            return;
+        };
+        let mut chunks = std::mem::take(&mut self.chunks);
+        chunks.clear();
+        let translated = if event.data.is_empty() {
+            Ok(())
+        } else {
+            provider_stream.on_event(&event.data, &mut chunks)
+        };
+        if let Err(err) = translated {
+            self.failure = Some(ApiError::new(err.kind, err.message));
+        }
+        self.on_translated_chunks(&mut chunks, out);
+        self.chunks = chunks;
+        if self.passthrough && self.failure.is_none() {
+            out.push(event.raw.clone());
+        }
+    }
+
+    /// Observes chunks a provider translation produced and passes them on.
+    fn on_translated_chunks(&mut self, chunks: &mut Vec<Vec<u8>>, out: &mut Outbox) {
+        for chunk in chunks.drain(..) {
+            if self.failure.is_some() {
+                break;
+            }
+            if let Err(err) = self.on_openai_chunk(Bytes::from(chunk), None, out) {
+                self.failure = Some(err);
+            }
+        }
+    }
+
+    /// Observes one OpenAI chunk and adds what the client should get of it
+    /// to `out`: the upstream's own event bytes when given (`raw`), the
+    /// chunk framed as an event otherwise, or its Anthropic translation.
+    fn on_openai_chunk(
+        &mut self,
+        data: Bytes,
+        raw: Option<&Bytes>,
+        out: &mut Outbox,
+    ) -> Result<(), ApiError> {
+        let visible = self.observe(&data)?;
+        if self.passthrough && self.provider_stream.is_some() {
+            return Ok(());
+        }
+        match &mut self.translator {
+            None if !visible => {}
+            None => match raw {
+                Some(raw) => out.push(raw.clone()),
+                None => out.push(frame(&data)),
+            },
+            Some(translator) => {
+                let mut translated = Vec::new();
+                translator
+                    .on_chunk(&data, &mut translated)
+                    .map_err(|e| ApiError::new(ErrorKind::UpstreamMalformed, e.message))?;
+                if !translated.is_empty() {
+                    out.push(Bytes::from(translated));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The upstream ended: chunks a provider translation still owes (the
+    /// usage of a format that reports it last), for the client.
+    fn on_upstream_end(&mut self) -> Option<Bytes> {
+        let provider_stream = self.provider_stream.as_mut()?;
+        let mut chunks = std::mem::take(&mut self.chunks);
+        chunks.clear();
+        provider_stream.finish(&mut chunks);
+        let mut out = Outbox::default();
+        self.on_translated_chunks(&mut chunks, &mut out);
+        self.chunks = chunks;
+        out.take()
     }
 
     /// Looks at one event's data; returns whether the client should see it.
@@ -379,6 +467,8 @@ impl RelayCore {
                         translator.finish(&mut closing);
                         Bytes::from(closing)
                     }
+                    // The provider's own events already ended the stream.
+                    None if self.passthrough && self.provider_stream.is_some() => Bytes::new(),
                     None => self
                         .done_event
                         .clone()
@@ -389,9 +479,11 @@ impl RelayCore {
             End::Failed(err) => (
                 Outcome::UpstreamError,
                 Some((err.kind.class(), err.message.clone())),
-                match self.translator {
-                    Some(_) => Bytes::from(AnthropicError::from_api_error(&err).to_sse_event()),
-                    None => Bytes::from(err.to_sse_event()),
+                match self.call.ingress {
+                    Ingress::Anthropic => {
+                        Bytes::from(AnthropicError::from_api_error(&err).to_sse_event())
+                    }
+                    Ingress::OpenAi => Bytes::from(err.to_sse_event()),
                 },
             ),
         };
@@ -400,6 +492,10 @@ impl RelayCore {
             outcome,
             error,
             answer: Answer::Stream {
+                provider_usage: self
+                    .provider_stream
+                    .as_ref()
+                    .and_then(ProviderStream::provider_usage),
                 payloads: self.payloads,
             },
             ttft,
@@ -436,6 +532,10 @@ impl RelayCore {
                         break;
                     }
                 }
+                Ok(None) => {
+                    self.on_upstream_end();
+                    break;
+                }
                 _ => break,
             }
         }
@@ -450,6 +550,10 @@ impl RelayCore {
                 "the client closed the connection mid-stream".to_owned(),
             )),
             answer: Answer::Stream {
+                provider_usage: self
+                    .provider_stream
+                    .as_ref()
+                    .and_then(ProviderStream::provider_usage),
                 payloads: self.payloads,
             },
             ttft,
@@ -458,4 +562,61 @@ impl RelayCore {
         };
         record(&self.state, self.call, ending).await;
     }
+}
+
+/// The bytes one step owes the client, joined without copying when there is
+/// only one piece.
+#[derive(Default)]
+struct Outbox {
+    first: Option<Bytes>,
+    joined: Option<BytesMut>,
+}
+
+impl Outbox {
+    fn push(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        match (&mut self.first, &mut self.joined) {
+            (_, Some(buf)) => buf.extend_from_slice(&bytes),
+            (None, None) => self.first = Some(bytes),
+            (Some(first), None) => {
+                let mut buf = BytesMut::with_capacity(first.len() + bytes.len() * 2);
+                buf.extend_from_slice(first);
+                buf.extend_from_slice(&bytes);
+                self.joined = Some(buf);
+                self.first = None;
+            }
+        }
+    }
+
+    fn take(&mut self) -> Option<Bytes> {
+        self.joined
+            .take()
+            .map(BytesMut::freeze)
+            .or_else(|| self.first.take())
+    }
+
+    /// `head` followed by `tail`.
+    fn joined(head: Bytes, tail: Option<Bytes>) -> Bytes {
+        let mut out = Outbox::default();
+        out.push(head);
+        out.extend(tail);
+        out.take().unwrap_or_default()
+    }
+
+    fn extend(&mut self, bytes: Option<Bytes>) {
+        if let Some(bytes) = bytes {
+            self.push(bytes);
+        }
+    }
+}
+
+/// An OpenAI chunk payload framed as one SSE event.
+fn frame(data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
 }

@@ -7,12 +7,14 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::header::{HeaderValue, RETRY_AFTER};
 use keel_api::anthropic::from_openai_error;
-use keel_api::assemble::summarize_response;
+use keel_api::assemble::{summarize_response, ResponseSummary};
 use keel_api::error::{error_body, is_openai_error_body};
 use keel_api::{ApiError, ErrorKind};
+use keel_providers::{Route, WireFormat};
 use keel_store::Outcome;
+use serde_json::Value;
 
-use super::{fail, record, reject, Prepared};
+use super::{fail, formats, record, reject, Prepared};
 use crate::error::{from_upstream, json_response};
 use crate::invocation::{Answer, Call, Ending, Ingress};
 use crate::state::AppState;
@@ -44,25 +46,9 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
     if !(200..300).contains(&status) {
         return upstream_status(state, call, status, body, retry_after).await;
     }
-    let Some(summary) = summarize_response(&body) else {
-        let err = ApiError::new(
-            ErrorKind::UpstreamMalformed,
-            format!(
-                "provider '{}' returned a response that is not valid JSON of the expected shape",
-                provider.name()
-            ),
-        );
-        return reject(state, call, err).await;
-    };
-    let reply = match call.ingress {
-        Ingress::OpenAi => body.clone(),
-        Ingress::Anthropic => {
-            let requested = call.requested_model.clone().unwrap_or_default();
-            match anthropic_reply(&body, &requested) {
-                Ok(reply) => reply,
-                Err(err) => return reject(state, call, err).await,
-            }
-        }
+    let (reply, summary) = match read_answer(&call, &p.route, &body) {
+        Ok(answer) => answer,
+        Err(err) => return reject(state, call, err).await,
     };
     let id = call.id;
     let ending = Ending {
@@ -83,17 +69,59 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
     json_response(status, reply, &id, None)
 }
 
-/// The provider's OpenAI-shaped answer as an Anthropic `message`.
-fn anthropic_reply(body: &[u8], requested_model: &str) -> Result<Bytes, ApiError> {
-    let malformed = |detail: String| ApiError::new(ErrorKind::UpstreamMalformed, detail);
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| malformed(format!("the provider's answer is not JSON: {e}")))?;
+/// A provider's successful answer: what the client gets (in its format) and
+/// the record's summary of it.
+fn read_answer(
+    call: &Call,
+    route: &Route,
+    body: &Bytes,
+) -> Result<(Bytes, ResponseSummary), ApiError> {
+    let provider = route.provider.name();
+    let format = route.provider.format();
+    let malformed = || {
+        ApiError::new(
+            ErrorKind::UpstreamMalformed,
+            format!("provider '{provider}' returned a response that is not valid JSON of the expected shape"),
+        )
+    };
+    if format == WireFormat::OpenAi && call.ingress == Ingress::OpenAi {
+        // The common case reads only what the record needs.
+        let summary = summarize_response(body).ok_or_else(malformed)?;
+        return Ok((body.clone(), summary));
+    }
+    let requested = call.requested_model.as_deref().unwrap_or_default();
+    let answer = formats::provider_answer(format, body, requested).map_err(|e| match e.kind {
+        ErrorKind::UpstreamMalformed => ApiError::new(
+            ErrorKind::UpstreamMalformed,
+            format!("provider '{provider}': {}", e.message),
+        ),
+        _ => e,
+    })?;
+    let openai = Bytes::from(serde_json::to_vec(&answer.openai).unwrap_or_default());
+    let mut summary = summarize_response(&openai).ok_or_else(malformed)?;
+    if answer.raw_usage.is_some() {
+        summary.raw_usage = answer.raw_usage;
+    }
+    let reply = match call.ingress {
+        Ingress::OpenAi => openai,
+        // Same format: the provider's own bytes.
+        Ingress::Anthropic if format == WireFormat::Anthropic => body.clone(),
+        Ingress::Anthropic => anthropic_reply(&answer.openai, requested)?,
+    };
+    Ok((reply, summary))
+}
+
+/// An OpenAI-shaped answer as an Anthropic `message`.
+fn anthropic_reply(openai: &Value, requested_model: &str) -> Result<Bytes, ApiError> {
     let message =
-        keel_api::anthropic::to_anthropic::response(&value, requested_model).map_err(|e| {
-            malformed(format!(
-                "the provider's answer cannot be expressed as a message: {}",
-                e.message
-            ))
+        keel_api::anthropic::to_anthropic::response(openai, requested_model).map_err(|e| {
+            ApiError::new(
+                ErrorKind::UpstreamMalformed,
+                format!(
+                    "the provider's answer cannot be expressed as a message: {}",
+                    e.message
+                ),
+            )
         })?;
     Ok(Bytes::from(
         serde_json::to_vec(&message).unwrap_or_default(),
@@ -116,6 +144,10 @@ pub async fn upstream_status(
         .as_ref()
         .map(|r| r.provider.name().to_owned())
         .unwrap_or_default();
+    let format = call
+        .route
+        .as_ref()
+        .map_or(WireFormat::OpenAi, |r| r.provider.format());
     let message = upstream_message(&body)
         .unwrap_or_else(|| format!("provider '{provider}' returned HTTP {status}"));
     let (status_out, body_out) = match status {
@@ -141,7 +173,7 @@ pub async fn upstream_status(
                 Some("upstream_auth"),
             )),
         ),
-        _ if is_openai_error_body(&body) => (status, body),
+        _ if format == WireFormat::OpenAi && is_openai_error_body(&body) => (status, body.clone()),
         _ => (
             status,
             Bytes::from(error_body(
@@ -177,6 +209,8 @@ pub async fn upstream_status(
     record(state, call, ending).await;
     let body_out = match ingress {
         Ingress::OpenAi => body_out,
+        // The provider's own error, in the client's own format.
+        Ingress::Anthropic if format == WireFormat::Anthropic && status_out == status => body,
         Ingress::Anthropic => Bytes::from(from_openai_error(status_out, &body_out).to_json()),
     };
     json_response(status_out, body_out, &id, retry_after)

@@ -182,12 +182,12 @@ async fn azure_providers_address_deployments_with_api_key() {
     let gw = gateway_with(|c| {
         let base = c.providers[0].base_url.trim_end_matches("/v1").to_owned();
         let mut azure = provider("azure", &base, &[], false);
-        azure.flavor = keel_providers::openai::Flavor::Azure {
+        azure.kind = ProviderKind::OpenAi(keel_providers::openai::Flavor::Azure {
             api_version: "2024-10-21".into(),
             deployments: [("gpt-4o".to_owned(), "prod-fake".to_owned())]
                 .into_iter()
                 .collect(),
-        };
+        });
         azure.models = vec!["gpt-4o".into()];
         c.providers.insert(0, azure);
     })

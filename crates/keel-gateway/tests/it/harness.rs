@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use keel_gateway::config::{load, Overrides, ProviderConfig, RawPrice};
+pub use keel_gateway::config::{load, Overrides, ProviderConfig, ProviderKind, RawPrice};
 use keel_gateway::server::{start, Running};
 use keel_providers::openai::Flavor;
 use keel_store::{Durability, Invocation, LogFilter};
@@ -69,7 +69,7 @@ pub fn provider(name: &str, base_url: &str, models: &[&str], discover: bool) -> 
         name: name.into(),
         base_url: base_url.into(),
         api_key: Some(SecretString::from("sk-upstream")),
-        flavor: Flavor::OpenAi,
+        kind: ProviderKind::OpenAi(Flavor::OpenAi),
         models: models.iter().map(|m| m.to_string()).collect(),
         discover,
         headers: vec![],

@@ -55,6 +55,20 @@ impl StreamTranslator {
         }
     }
 
+    /// The usage as the provider reported it: `message_start`'s merged with
+    /// the counts `message_delta` updates, kept for the record.
+    pub fn provider_usage(&self) -> Option<Value> {
+        let mut merged = self.input_usage.clone().filter(Value::is_object)?;
+        if let (Some(into), Some(Value::Object(update))) =
+            (merged.as_object_mut(), self.output_usage.as_ref())
+        {
+            for (k, v) in update {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+        Some(merged)
+    }
+
     /// Appends the chunk payloads for one event (the `data` of one Anthropic
     /// SSE event) to `out`. Data that is not a JSON object, or an `error`
     /// event, is an error.

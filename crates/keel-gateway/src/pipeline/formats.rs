@@ -1,0 +1,108 @@
+//! The provider half of translation. Inside Keel a chat call is an OpenAI
+//! chat completion; this module turns it into the provider's format and the
+//! provider's answers (whole or streamed) back, by calling the pure
+//! translations of `keel_api`. The client half (an Anthropic client's
+//! request and answer) lives with the stages that read and answer it.
+
+use bytes::Bytes;
+use keel_api::anthropic;
+use keel_api::{ApiError, ErrorKind};
+use keel_providers::WireFormat;
+use serde_json::Value;
+
+/// The OpenAI chat body as the provider's request body.
+pub fn provider_request(format: WireFormat, openai_body: Bytes) -> Result<Bytes, ApiError> {
+    let translate = match format {
+        WireFormat::OpenAi => return Ok(openai_body),
+        WireFormat::Anthropic => anthropic::from_openai::request,
+        WireFormat::Gemini | WireFormat::Bedrock => return Err(not_built(format)),
+    };
+    let value: Value = serde_json::from_slice(&openai_body)
+        .map_err(|e| ApiError::invalid("body", format!("the request body is not JSON: {e}")))?;
+    let translated = translate(&value)?;
+    Ok(Bytes::from(
+        serde_json::to_vec(&translated).unwrap_or_default(),
+    ))
+}
+
+/// A provider's whole answer, seen as an OpenAI chat completion.
+pub struct ProviderAnswer {
+    /// The answer as an OpenAI `chat.completion`.
+    pub openai: Value,
+    /// The usage object exactly as the provider reported it.
+    pub raw_usage: Option<Value>,
+}
+
+/// Reads a provider's successful answer. A body that is not an answer of
+/// its format is a 502.
+pub fn provider_answer(
+    format: WireFormat,
+    body: &[u8],
+    requested_model: &str,
+) -> Result<ProviderAnswer, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorKind::UpstreamMalformed,
+            format!("the provider's answer is not JSON: {e}"),
+        )
+    })?;
+    let usage_key = match format {
+        WireFormat::Gemini => "usageMetadata",
+        _ => "usage",
+    };
+    let raw_usage = value.get(usage_key).filter(|u| u.is_object()).cloned();
+    let openai = match format {
+        WireFormat::OpenAi => value,
+        WireFormat::Anthropic => anthropic::to_openai::response(&value, requested_model)?,
+        WireFormat::Gemini | WireFormat::Bedrock => return Err(not_built(format)),
+    };
+    Ok(ProviderAnswer { openai, raw_usage })
+}
+
+/// Turns a provider's stream events into OpenAI chunk payloads, one event at
+/// a time. OpenAI-compatible providers need none of it.
+pub enum ProviderStream {
+    Anthropic(anthropic::to_openai::StreamTranslator),
+}
+
+impl ProviderStream {
+    /// The translator for `format`, or `None` when events are already
+    /// OpenAI chunks. Usage is always asked for: the record needs it, and
+    /// the relay hides it from clients that did not ask.
+    pub fn new(format: WireFormat, requested_model: &str, created: u64) -> Option<ProviderStream> {
+        match format {
+            WireFormat::OpenAi | WireFormat::Gemini | WireFormat::Bedrock => None,
+            WireFormat::Anthropic => Some(ProviderStream::Anthropic(
+                anthropic::to_openai::StreamTranslator::new(requested_model, created, true),
+            )),
+        }
+    }
+
+    /// The chunk payloads for one upstream event's data.
+    pub fn on_event(&mut self, data: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), ApiError> {
+        match self {
+            ProviderStream::Anthropic(t) => t.on_event(data, out),
+        }
+    }
+
+    /// Chunks owed once the upstream stream has ended.
+    pub fn finish(&mut self, _out: &mut Vec<Vec<u8>>) {
+        match self {
+            ProviderStream::Anthropic(_) => {}
+        }
+    }
+
+    /// The provider's own usage object, for the record.
+    pub fn provider_usage(&self) -> Option<Value> {
+        match self {
+            ProviderStream::Anthropic(t) => t.provider_usage(),
+        }
+    }
+}
+
+fn not_built(format: WireFormat) -> ApiError {
+    ApiError::new(
+        ErrorKind::Internal,
+        format!("the {format:?} wire format is not available in this build"),
+    )
+}
