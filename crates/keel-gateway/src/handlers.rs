@@ -24,6 +24,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(chat_completions_handler))
         .route("/chat/completions", post(chat_completions_handler))
         .route("/v1/messages", post(messages_handler))
+        .route("/v1/messages/count_tokens", post(count_tokens_handler))
         .route("/v1/embeddings", post(embeddings_handler))
         .route("/embeddings", post(embeddings_handler))
         .route("/v1/models", get(models_handler))
@@ -50,6 +51,13 @@ async fn messages_handler(State(state): State<Arc<AppState>>, request: Request) 
     let (parts, body) = request.into_parts();
     let (alive, client) = ClientWatch::pair();
     let call = pipeline::messages(state.clone(), parts.headers, body, client);
+    detached(&state, call, alive).await
+}
+
+async fn count_tokens_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (alive, client) = ClientWatch::pair();
+    let call = pipeline::count_tokens(state.clone(), parts.headers, body, client);
     detached(&state, call, alive).await
 }
 

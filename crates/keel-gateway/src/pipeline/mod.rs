@@ -93,6 +93,71 @@ pub async fn messages(
     chat(state, headers, body, client, Ingress::Anthropic).await
 }
 
+/// `POST /v1/messages/count_tokens`: an Anthropic provider counts; for
+/// any other the count is Keel's tokenizer estimate of the prompt as that
+/// provider would receive it. Run like [`chat_completions`].
+pub async fn count_tokens(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    client: ClientWatch,
+) -> Response {
+    let state = &state;
+    let headers = &headers;
+    let mut call = start(Operation::CountTokens, headers, client);
+    call.ingress = Ingress::Anthropic;
+    let prepared = match prepare_count_tokens(state, &mut call, headers, body).await {
+        Ok(p) => p,
+        Err(err) => return reject(state, call, err).await,
+    };
+    match prepared {
+        Counted::Upstream(prepared) => unary::forward(state, call, prepared).await,
+        Counted::Locally(answer) => unary::answer_locally(state, call, answer).await,
+    }
+}
+
+/// Where a token count comes from.
+enum Counted {
+    /// The provider counts.
+    Upstream(Prepared),
+    /// Keel counted: the `{"input_tokens": n}` body.
+    Locally(Bytes),
+}
+
+async fn prepare_count_tokens(
+    state: &AppState,
+    call: &mut Call,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Counted, ApiError> {
+    let body = admit(state, call, headers, body).await?;
+    let head = passthrough::head(&body, MessagesEndpoint::CountTokens).map_err(invalid_request)?;
+    call.request_is_json = true;
+    let route = route(state, call, &head.model)?;
+    if route.provider.format() == WireFormat::Anthropic {
+        return Ok(Counted::Upstream(Prepared {
+            body: head
+                .upstream_body(&route.upstream_model)
+                .map(Bytes::from)
+                .unwrap_or_else(|| body.clone()),
+            route,
+            include_usage: false,
+            choices: 1,
+            client_headers: headers.clone(),
+        }));
+    }
+    // The same checks as a Messages call; max_tokens is not part of a count.
+    let mut with_max: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    with_max.insert("max_tokens".into(), 1.into());
+    let as_body = serde_json::to_vec(&with_max).unwrap_or_default();
+    let openai = from_anthropic::request(&as_body).map_err(invalid_request)?;
+    let count = crate::tokens::count_chat_prompt(&route.upstream_model, &openai);
+    Ok(Counted::Locally(Bytes::from(
+        serde_json::json!({ "input_tokens": count }).to_string(),
+    )))
+}
+
 /// A chat call in the client's format, stage by stage.
 async fn chat(
     state: Arc<AppState>,

@@ -10,7 +10,7 @@ use keel_api::anthropic::from_openai_error;
 use keel_api::assemble::{summarize_response, ResponseSummary};
 use keel_api::error::{error_body, is_openai_error_body};
 use keel_api::{ApiError, ErrorKind};
-use keel_providers::{Route, WireFormat};
+use keel_providers::{Operation, Route, WireFormat};
 use keel_store::Outcome;
 use serde_json::Value;
 
@@ -69,6 +69,26 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
     json_response(status, reply, &id, None)
 }
 
+/// Answers with a body Keel produced itself (a local token count), after
+/// recording it.
+pub async fn answer_locally(state: &AppState, call: Call, body: Bytes) -> Response {
+    let id = call.id;
+    let ending = Ending {
+        status: 200,
+        outcome: Outcome::Ok,
+        error: None,
+        answer: Answer::Body {
+            body: body.clone(),
+            summary: None,
+        },
+        ttft: None,
+        latency: call.started.elapsed(),
+        billable: false,
+    };
+    record(state, call, ending).await;
+    json_response(200, body, &id, None)
+}
+
 /// A provider's successful answer: what the client gets (in its format) and
 /// the record's summary of it.
 fn read_answer(
@@ -84,6 +104,11 @@ fn read_answer(
             format!("provider '{provider}' returned a response that is not valid JSON of the expected shape"),
         )
     };
+    if call.operation == Operation::CountTokens {
+        // `{"input_tokens": n}` from an Anthropic provider: nothing to bill.
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|_| malformed())?;
+        return Ok((body.clone(), ResponseSummary::default()));
+    }
     if format == WireFormat::OpenAi && call.ingress == Ingress::OpenAi {
         // The common case reads only what the record needs.
         let summary = summarize_response(body).ok_or_else(malformed)?;
