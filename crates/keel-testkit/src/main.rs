@@ -1,5 +1,6 @@
-//! `keel-fake-upstream`: runs the fake OpenAI upstream as a process, for
-//! end-to-end tests in other languages and for the overhead benchmark.
+//! `keel-fake-upstream`: runs the fake OpenAI upstream (which also answers
+//! Anthropic's Messages API) as a process, for end-to-end tests in other
+//! languages and for the overhead benchmark.
 //!
 //! Usage: `keel-fake-upstream [--port N] [--fast] [--chunk-delay-us N]
 //! [--slow-chunk-delay-us N] [--threads N]`. Prints the base URL on one line

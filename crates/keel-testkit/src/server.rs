@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::anthropic;
 use crate::body::ReplyBody;
 use crate::chat;
 use crate::embeddings;
@@ -119,7 +120,17 @@ fn route(parts: &http::request::Parts, bytes: &[u8], shared: &Arc<Shared>) -> Ou
         body: json.clone().unwrap_or(Value::Null),
     });
     match (&parts.method, azure_alias(path)) {
+        (&Method::GET, "/v1/models") if anthropic::is_anthropic(&parts.headers) => {
+            anthropic::models(&parts.headers)
+        }
         (&Method::GET, "/v1/models") => respond::json(StatusCode::OK, &models::list()).into(),
+        (&Method::POST, anthropic::MESSAGES_PATH) => {
+            anthropic::messages(&parts.headers, json, shared)
+        }
+        (&Method::POST, anthropic::COUNT_TOKENS_PATH) => {
+            anthropic::count_tokens(&parts.headers, json)
+        }
+        (_, path) if path.starts_with("/v1/messages/") => anthropic::not_found(),
         (&Method::POST, "/v1/chat/completions") => match json {
             Some(req) => chat::handle(&req, &parts.headers, shared),
             None => respond::invalid_json().into(),

@@ -126,6 +126,12 @@ impl FakeUpstream {
         format!("http://{}/v1", self.addr)
     }
 
+    /// The base URL an Anthropic client takes, `http://127.0.0.1:PORT`: it
+    /// appends `/v1/messages` itself, unlike OpenAI clients.
+    pub fn anthropic_base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Every request received so far, in arrival order (realistic mode only).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()

@@ -144,10 +144,10 @@ impl Chunker<'_> {
 }
 
 /// Size of the argument fragments a tool call is streamed in.
-const ARGUMENT_FRAGMENT_CHARS: usize = 8;
+pub(crate) const ARGUMENT_FRAGMENT_CHARS: usize = 8;
 
 /// Splits `s` into pieces of at most `size` characters.
-fn fragments(s: &str, size: usize) -> Vec<String> {
+pub(crate) fn fragments(s: &str, size: usize) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     chars.chunks(size).map(|c| c.iter().collect()).collect()
 }

@@ -94,3 +94,60 @@ pub fn chunks(events: &[String]) -> Vec<Value> {
         .map(|e| serde_json::from_str(e).expect("chunk is JSON"))
         .collect()
 }
+
+/// The headers a well-behaved Anthropic client sends.
+pub const ANTHROPIC_HEADERS: [(&str, &str); 2] = [
+    ("x-api-key", keel_testkit::ANTHROPIC_API_KEY),
+    ("anthropic-version", "2023-06-01"),
+];
+
+/// POSTs JSON to `path` on the fake with Anthropic's headers plus `extra`.
+pub async fn anthropic_post(
+    upstream: &keel_testkit::FakeUpstream,
+    path: &str,
+    body: &Value,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let headers: Vec<(&str, &str)> = ANTHROPIC_HEADERS.iter().chain(extra).copied().collect();
+    let url = format!("{}{path}", upstream.anthropic_base_url());
+    send("POST", &url, Some(&body.to_string()), &headers)
+        .await
+        .expect("request succeeds")
+}
+
+/// Splits an SSE body of named events into `(event, data)` pairs, checking
+/// the `event: X\ndata: Y\n\n` framing.
+pub fn raw_named_events(body: &[u8]) -> Vec<(String, String)> {
+    let text = std::str::from_utf8(body).expect("SSE body is UTF-8");
+    assert!(
+        text.ends_with("\n\n") || text.is_empty(),
+        "body ends an event"
+    );
+    text.split_terminator("\n\n")
+        .map(|event| {
+            let (name, data) = event
+                .split_once('\n')
+                .unwrap_or_else(|| panic!("event without data line: {event:?}"));
+            let name = name
+                .strip_prefix("event: ")
+                .unwrap_or_else(|| panic!("event without name: {event:?}"));
+            let data = data
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("event without data: {event:?}"));
+            assert!(!data.contains('\n'), "one data line per event: {event:?}");
+            (name.to_owned(), data.to_owned())
+        })
+        .collect()
+}
+
+/// Named events whose data is JSON naming the same type as the event.
+pub fn named_events(body: &[u8]) -> Vec<(String, Value)> {
+    raw_named_events(body)
+        .into_iter()
+        .map(|(name, data)| {
+            let value: Value = serde_json::from_str(&data).expect("event data is JSON");
+            assert_eq!(value["type"], name.as_str(), "data type matches event name");
+            (name, value)
+        })
+        .collect()
+}
