@@ -77,7 +77,43 @@ pub fn provider(name: &str, base_url: &str, models: &[&str], discover: bool) -> 
     }
 }
 
+/// A native Anthropic provider at `base_url` (the fake upstream's root).
+pub fn anthropic_provider(name: &str, base_url: &str, models: &[&str]) -> ProviderConfig {
+    ProviderConfig {
+        api_key: Some(SecretString::from(keel_testkit::ANTHROPIC_API_KEY)),
+        kind: ProviderKind::Anthropic {
+            version: keel_providers::anthropic::DEFAULT_VERSION.into(),
+        },
+        ..provider(name, base_url, models, false)
+    }
+}
+
 impl Gateway {
+    /// `POST /v1/messages` as the Anthropic SDK sends it.
+    pub async fn messages(&self, body: serde_json::Value) -> reqwest::Response {
+        self.anthropic_post("/v1/messages", body, &[]).await
+    }
+
+    /// An Anthropic-style POST with extra headers.
+    pub async fn anthropic_post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header("x-api-key", KEY);
+        if !headers.iter().any(|(k, _)| *k == "anthropic-version") {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(body.to_string()).send().await.unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: &str) -> reqwest::Response {
         self.client
             .post(format!("{}{path}", self.url))

@@ -11,6 +11,7 @@
 mod harness;
 
 mod chat;
+mod claude;
 mod errors;
 mod messages;
 mod streams;
