@@ -25,6 +25,12 @@ async fn claude_gateway() -> Gateway {
     .await
 }
 
+/// The record holds the stream assembled into one OpenAI answer.
+fn assert_recorded_text(r: &keel_store::Invocation, text: &str) {
+    let response: Value = serde_json::from_str(r.response_body.as_deref().unwrap()).unwrap();
+    assert_eq!(response["choices"][0]["message"]["content"], text);
+}
+
 #[tokio::test]
 async fn an_openai_client_is_answered_by_claude() {
     let gw = claude_gateway().await;
@@ -51,12 +57,7 @@ async fn an_openai_client_is_answered_by_claude() {
     let (records, upstream) = gw.stop().await;
     let sent = &posts(&upstream)[0];
     assert_eq!(sent.path, "/v1/messages");
-    let header = |name: &str| {
-        sent.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let header = |name: &str| header_of(sent, name);
     assert_eq!(
         header("x-api-key").as_deref(),
         Some(keel_testkit::ANTHROPIC_API_KEY)
@@ -116,11 +117,7 @@ async fn an_openai_stream_from_claude_arrives_as_chunks_with_usage() {
     let r = record(&records, &id);
     assert_eq!((r.input_tokens, r.output_tokens), (6, 4));
     assert_eq!(r.finish_reason.as_deref(), Some("stop"));
-    let response: Value = serde_json::from_str(r.response_body.as_deref().unwrap()).unwrap();
-    assert_eq!(
-        response["choices"][0]["message"]["content"],
-        "Echo: one two three"
-    );
+    assert_recorded_text(r, "Echo: one two three");
 }
 
 #[tokio::test]
@@ -189,12 +186,7 @@ async fn an_anthropic_client_reaches_claude_byte_for_byte() {
     let mut expected = body;
     expected["model"] = json!("fake-thinking");
     assert_eq!(sent.body, expected, "only the model name was rewritten");
-    let header = |name: &str| {
-        sent.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let header = |name: &str| header_of(sent, name);
     assert_eq!(
         header("anthropic-beta").as_deref(),
         Some("interleaved-thinking-2025-05-14")
@@ -262,11 +254,7 @@ async fn an_anthropic_stream_from_claude_is_passed_on_unchanged() {
     let r = record(&records, &id);
     assert_eq!(r.outcome.as_str(), "ok");
     assert_eq!((r.input_tokens, r.output_tokens), (6, 4));
-    let response: Value = serde_json::from_str(r.response_body.as_deref().unwrap()).unwrap();
-    assert_eq!(
-        response["choices"][0]["message"]["content"],
-        "Echo: one two three"
-    );
+    assert_recorded_text(r, "Echo: one two three");
 }
 
 #[tokio::test]

@@ -162,6 +162,15 @@ pub fn posts(upstream: &FakeUpstream) -> Vec<keel_testkit::RecordedRequest> {
         .collect()
 }
 
+/// A header of a request the upstream received.
+pub fn header_of(request: &keel_testkit::RecordedRequest, name: &str) -> Option<String> {
+    request
+        .headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
 /// The invocation id header of a response.
 pub fn invocation_id(resp: &reqwest::Response) -> String {
     resp.headers()
