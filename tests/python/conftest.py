@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from support import (
+    ANTHROPIC_UPSTREAM_KEY,
     DEAD_KEY,
     FAKE_UPSTREAM_KEY,
     LOCAL_KEY,
@@ -73,7 +74,12 @@ def gateway(
     gw = Gateway(
         d,
         keel_toml(fake.url, local_url, dead_url),
-        {"FAKE_UPSTREAM_KEY": FAKE_UPSTREAM_KEY, "LOCAL_KEY": LOCAL_KEY, "DEAD_KEY": DEAD_KEY},
+        {
+            "FAKE_UPSTREAM_KEY": FAKE_UPSTREAM_KEY,
+            "LOCAL_KEY": LOCAL_KEY,
+            "DEAD_KEY": DEAD_KEY,
+            "ANTHROPIC_UPSTREAM_KEY": ANTHROPIC_UPSTREAM_KEY,
+        },
     )
     yield gw
     rc = gw.stop()

@@ -47,6 +47,8 @@ LOCAL_URL = os.environ.get("KEEL_TEST_UPSTREAM_URL", "http://127.0.0.1:8090/v1")
 LOCAL_MODEL = "smollm2-135m-instruct"
 
 MASTER_KEY = "sk-keel-test-master-0123456789"
+# The key the fake's Anthropic API accepts (keel_testkit::ANTHROPIC_API_KEY).
+ANTHROPIC_UPSTREAM_KEY = "anthropic-test-key"
 FAKE_UPSTREAM_KEY = "sk-fake-upstream-key-abc"
 LOCAL_KEY = "sk-local-unused"
 DEAD_KEY = "sk-dead-unused"
@@ -71,6 +73,13 @@ FAKE_MODELS = [
     "fault-no-usage",
     "fault-long-stream",
 ]
+
+# Native providers served by the same fake, each in its vendor's wire format,
+# reached as "<provider>/<model>"; "fake" is the OpenAI-compatible one.
+NATIVE_PROVIDERS = {
+    "claude": {"kind": "anthropic", "api_key": "env:ANTHROPIC_UPSTREAM_KEY"},
+}
+MATRIX_MODELS = ["fake-chat", "fault-429", "fault-500", "fault-400", "fault-cut"]
 
 # Per-1M-token USD prices written into keel.toml.
 PRICES = {
@@ -393,6 +402,13 @@ class Gateway:
 
 def keel_toml(fake_url: str, local_url: str, dead_url: str) -> str:
     models = ", ".join(json.dumps(m) for m in FAKE_MODELS)
+    fake_root = fake_url.removesuffix("/v1")
+    matrix = ", ".join(json.dumps(m) for m in MATRIX_MODELS)
+    native = "".join(
+        f'\n[[providers]]\nname = "{name}"\nbase_url = "{fake_root}"\nmodels = [{matrix}]\n'
+        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
+        for name, settings in NATIVE_PROVIDERS.items()
+    )
     prices = "".join(
         f'\n[prices."{model}"]\n' + "".join(f"{k} = {v}\n" for k, v in p.items()) for model, p in PRICES.items()
     )
@@ -423,7 +439,7 @@ name = "dead"
 base_url = "{dead_url}"
 api_key = "env:DEAD_KEY"
 models = ["dead-model"]
-{prices}"""
+{native}{prices}"""
 
 
 # --------------------------------------------------------------------------- assertions shared by modules

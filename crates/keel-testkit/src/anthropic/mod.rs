@@ -115,9 +115,9 @@ use crate::state::Shared;
 pub const ANTHROPIC_API_KEY: &str = "anthropic-test-key";
 
 /// `anthropic-version` values the fake accepts (Anthropic's published
-/// ones), so a client sending a wrong or duplicated version fails here as it
-/// would for real.
-pub const ANTHROPIC_VERSIONS: [&str; 2] = ["2023-06-01", "2023-01-01"];
+/// ones, and the one the pinned `anthropic` Python SDK sends), so a client
+/// sending a wrong or duplicated version fails here as it would for real.
+pub const ANTHROPIC_VERSIONS: [&str; 3] = ["2023-06-01", "2023-01-01", "2026-10-21"];
 
 /// Path of the Messages endpoint, named once for routing and tests.
 pub const MESSAGES_PATH: &str = "/v1/messages";

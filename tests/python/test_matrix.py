@@ -1,0 +1,273 @@
+"""Every front door against every provider format: the official `openai` and
+`anthropic` SDKs, each calling models of the OpenAI-compatible fake (`fake`)
+and of the fake's native vendor APIs (see NATIVE_PROVIDERS), plain and
+streamed, with tools, and with each SDK's typed errors.
+
+Every fake answers by the same rules, so one expectation serves all of
+them: the text is "Echo: <words of the last user message>", a tool call goes
+to the first (or the named) tool with arguments built from its schema, and
+the answer's output tokens are its words (10 per tool call).
+"""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+import openai
+import pytest
+
+from support import NATIVE_PROVIDERS, FakeUpstream, Gateway, assert_invocation_id
+
+PROVIDERS = ["fake", *NATIVE_PROVIDERS]
+
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+OPENAI_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": WEATHER_TOOL["name"],
+            "description": WEATHER_TOOL["description"],
+            "parameters": WEATHER_TOOL["schema"],
+        },
+    }
+]
+ANTHROPIC_TOOLS = [
+    {"name": WEATHER_TOOL["name"], "description": WEATHER_TOOL["description"], "input_schema": WEATHER_TOOL["schema"]}
+]
+
+
+@pytest.fixture(scope="module")
+def oa(gateway: Gateway):
+    c = gateway.client()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def claude(gateway: Gateway):
+    c = anthropic.Anthropic(base_url=gateway.base, api_key=gateway.master_key, max_retries=0)
+    yield c
+    c.close()
+
+
+def model(provider: str, name: str = "fake-chat") -> str:
+    return f"{provider}/{name}"
+
+
+# --------------------------------------------------------------------------- OpenAI SDK
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_openai_sdk_answer(gateway: Gateway, oa: openai.OpenAI, provider: str):
+    raw = oa.chat.completions.with_raw_response.create(
+        model=model(provider),
+        messages=[
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": f"hello from openai to {provider}"},
+        ],
+    )
+    r = raw.parse()
+    assert r.object == "chat.completion"
+    assert r.choices[0].message.role == "assistant"
+    assert r.choices[0].message.content == f"Echo: hello from openai to {provider}"
+    assert r.choices[0].finish_reason == "stop"
+    assert r.usage.completion_tokens == 6
+    assert r.usage.prompt_tokens > 0
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    record = gateway.wait_record(assert_invocation_id(raw.headers.get("x-keel-invocation-id")))
+    assert record["provider"] == provider
+    assert record["token_source"] == "provider"
+    assert (record["input_tokens"], record["output_tokens"]) == (r.usage.prompt_tokens, 6)
+    assert isinstance(record["raw_usage"], dict) and record["raw_usage"], "the provider's own usage is kept"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_openai_sdk_stream(oa: openai.OpenAI, provider: str):
+    stream = oa.chat.completions.create(
+        model=model(provider),
+        stream=True,
+        stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "one two three"}],
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Echo: one two three"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 4
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_openai_sdk_tool_round_trip(fake: FakeUpstream, oa: openai.OpenAI, provider: str):
+    marker = f"weather-marker-openai-{provider}"
+    messages = [{"role": "user", "content": f"weather in Paris {marker}"}]
+    first = oa.chat.completions.create(model=model(provider), tools=OPENAI_TOOLS, messages=messages)
+    assert first.choices[0].finish_reason == "tool_calls"
+    call = first.choices[0].message.tool_calls[0]
+    assert call.type == "function" and call.function.name == "get_weather"
+    assert isinstance(json.loads(call.function.arguments)["city"], str)
+    assert call.id
+    second = oa.chat.completions.create(
+        model=model(provider),
+        tools=OPENAI_TOOLS,
+        tool_choice="none",
+        messages=[
+            *messages,
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+        ],
+    )
+    assert second.choices[0].finish_reason == "stop"
+    sent = [r for r in fake.requests_for(marker) if "sunny" in json.dumps(r["body"])]
+    assert len(sent) == 1
+    assert json.dumps(sent[0]["body"]).count(call.id) >= 2, "the call's id reaches the provider with its result"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_openai_sdk_streamed_tool_call(oa: openai.OpenAI, provider: str):
+    stream = oa.chat.completions.create(
+        model=model(provider),
+        stream=True,
+        tools=OPENAI_TOOLS,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        messages=[{"role": "user", "content": "weather in Oslo"}],
+    )
+    ids, names, args, finish = set(), set(), "", None
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        for tc in chunk.choices[0].delta.tool_calls or []:
+            ids.add(tc.id) if tc.id else None
+            names.add(tc.function.name) if tc.function and tc.function.name else None
+            args += tc.function.arguments or "" if tc.function else ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert len(ids) == 1 and names == {"get_weather"}
+    assert isinstance(json.loads(args)["city"], str)
+    assert finish == "tool_calls"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_openai_sdk_typed_errors(oa: openai.OpenAI, provider: str):
+    user = [{"role": "user", "content": "x"}]
+    with pytest.raises(openai.RateLimitError) as rate:
+        oa.chat.completions.create(model=model(provider, "fault-429"), messages=user)
+    assert rate.value.response.headers.get("retry-after") == "7"
+    with pytest.raises(openai.InternalServerError):
+        oa.chat.completions.create(model=model(provider, "fault-500"), messages=user)
+    with pytest.raises(openai.BadRequestError):
+        oa.chat.completions.create(model=model(provider, "fault-400"), messages=user)
+    with pytest.raises(openai.APIStatusError) as cut:
+        oa.chat.completions.create(model=model(provider, "fault-cut"), messages=user)
+    assert cut.value.status_code == 502
+    with pytest.raises(openai.NotFoundError):
+        oa.chat.completions.create(model=model(provider, "no-such-model"), messages=user)
+
+
+# --------------------------------------------------------------------------- Anthropic SDK
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_anthropic_sdk_answer(gateway: Gateway, claude: anthropic.Anthropic, provider: str):
+    raw = claude.messages.with_raw_response.create(
+        model=model(provider),
+        max_tokens=64,
+        system="be brief",
+        messages=[{"role": "user", "content": f"hello from anthropic to {provider}"}],
+    )
+    msg = raw.parse()
+    assert msg.type == "message" and msg.role == "assistant"
+    assert [b.type for b in msg.content] == ["text"]
+    assert msg.content[0].text == f"Echo: hello from anthropic to {provider}"
+    assert msg.stop_reason == "end_turn"
+    assert msg.usage.output_tokens == 6 and msg.usage.input_tokens > 0
+    record = gateway.wait_record(assert_invocation_id(raw.headers.get("x-keel-invocation-id")))
+    assert record["provider"] == provider and record["endpoint"] == "messages"
+    assert record["output_tokens"] == 6
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_anthropic_sdk_stream(claude: anthropic.Anthropic, provider: str):
+    with claude.messages.stream(
+        model=model(provider), max_tokens=64, messages=[{"role": "user", "content": "one two three"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "Echo: one two three"
+    assert final.stop_reason == "end_turn"
+    assert final.usage.output_tokens == 4
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_anthropic_sdk_tool_round_trip(fake: FakeUpstream, claude: anthropic.Anthropic, provider: str):
+    marker = f"weather-marker-anthropic-{provider}"
+    messages = [{"role": "user", "content": f"weather in Paris {marker}"}]
+    first = claude.messages.create(
+        model=model(provider),
+        max_tokens=64,
+        tools=ANTHROPIC_TOOLS,
+        tool_choice={"type": "tool", "name": "get_weather"},
+        messages=messages,
+    )
+    assert first.stop_reason == "tool_use"
+    call = next(b for b in first.content if b.type == "tool_use")
+    assert call.name == "get_weather" and isinstance(call.input["city"], str)
+    second = claude.messages.create(
+        model=model(provider),
+        max_tokens=64,
+        tools=ANTHROPIC_TOOLS,
+        tool_choice={"type": "none"},
+        messages=[
+            *messages,
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]},
+        ],
+    )
+    assert second.stop_reason == "end_turn"
+    sent = [r for r in fake.requests_for(marker) if "sunny" in json.dumps(r["body"])]
+    assert len(sent) == 1
+    assert json.dumps(sent[0]["body"]).count(call.id) >= 2, "the call's id reaches the provider with its result"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_anthropic_sdk_streamed_tool_call(claude: anthropic.Anthropic, provider: str):
+    with claude.messages.stream(
+        model=model(provider),
+        max_tokens=64,
+        tools=ANTHROPIC_TOOLS,
+        tool_choice={"type": "tool", "name": "get_weather"},
+        messages=[{"role": "user", "content": "weather in Oslo"}],
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    call = next(b for b in final.content if b.type == "tool_use")
+    assert call.name == "get_weather" and isinstance(call.input["city"], str)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_anthropic_sdk_typed_errors(claude: anthropic.Anthropic, provider: str):
+    user = [{"role": "user", "content": "x"}]
+    with pytest.raises(anthropic.RateLimitError) as rate:
+        claude.messages.create(model=model(provider, "fault-429"), max_tokens=8, messages=user)
+    assert rate.value.response.headers.get("retry-after") == "7"
+    with pytest.raises(anthropic.InternalServerError):
+        claude.messages.create(model=model(provider, "fault-500"), max_tokens=8, messages=user)
+    with pytest.raises(anthropic.BadRequestError):
+        claude.messages.create(model=model(provider, "fault-400"), max_tokens=8, messages=user)
+    with pytest.raises(anthropic.APIStatusError) as cut:
+        claude.messages.create(model=model(provider, "fault-cut"), max_tokens=8, messages=user)
+    assert cut.value.status_code == 502
+    with pytest.raises(anthropic.NotFoundError):
+        claude.messages.create(model=model(provider, "no-such-model"), max_tokens=8, messages=user)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_anthropic_sdk_count_tokens(claude: anthropic.Anthropic, provider: str):
+    counted = claude.messages.count_tokens(
+        model=model(provider), system="be brief", messages=[{"role": "user", "content": "hello over there"}]
+    )
+    assert counted.input_tokens > 0
