@@ -38,6 +38,7 @@ pub(super) enum Event<'a> {
         usage: UsageOut,
     },
     MessageStop,
+    Ping,
 }
 
 #[derive(Serialize)]

@@ -2,7 +2,8 @@
 //! chunk at a time: each chunk's events are written as soon as it arrives and
 //! nothing of the answer is held back.
 //!
-//! Sequence: `message_start` (on the first chunk), then per content block
+//! Sequence: `message_start` and a `ping` (on the first chunk), then per
+//! content block
 //! `content_block_start`, `content_block_delta`s (`text_delta` for text,
 //! `input_json_delta` with the raw argument fragments for a tool call) and
 //! `content_block_stop`, then `message_delta` (stop reason and usage) and
@@ -175,6 +176,9 @@ impl StreamTranslator {
             usage: UsageOut::full(self.usage.unwrap_or_default()),
         };
         write_event(out, "message_start", &Event::MessageStart { message });
+        // Anthropic's streams carry a `ping` early on; clients expect to
+        // tolerate it, and some count on seeing one.
+        write_event(out, "ping", &Event::Ping);
     }
 
     fn text(&mut self, text: &str, out: &mut Vec<u8>) {

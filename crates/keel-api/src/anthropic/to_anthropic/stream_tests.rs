@@ -52,7 +52,7 @@ fn an_empty_stream_still_closes_properly() {
     t.finish(&mut out);
     assert_eq!(
         types(&out),
-        ["message_start", "message_delta", "message_stop"]
+        ["message_start", "ping", "message_delta", "message_stop"]
     );
     let before = out.len();
     t.finish(&mut out);
@@ -82,10 +82,10 @@ fn a_refusal_streams_as_text() {
     t.finish(&mut out);
     let ev = events(&out);
     assert_eq!(
-        ev[2]["delta"],
+        ev[3]["delta"],
         json!({"type": "text_delta", "text": "I can't."})
     );
-    assert_eq!(ev[4]["delta"]["stop_reason"], "refusal");
+    assert_eq!(ev[5]["delta"]["stop_reason"], "refusal");
 }
 
 #[test]
@@ -161,5 +161,5 @@ fn other_choices_are_ignored() {
     let mut out = Vec::new();
     let other = json!({"choices": [{"index": 1, "delta": {"content": "second"}}]});
     t.on_chunk(other.to_string().as_bytes(), &mut out).unwrap();
-    assert_eq!(types(&out), ["message_start"]);
+    assert_eq!(types(&out), ["message_start", "ping"]);
 }
