@@ -3,6 +3,7 @@
 //! error classification for every adapter alike.
 
 pub mod executor;
+pub mod gemini;
 pub mod openai;
 pub mod registry;
 
