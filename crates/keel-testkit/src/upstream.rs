@@ -126,6 +126,12 @@ impl FakeUpstream {
         format!("http://{}/v1", self.addr)
     }
 
+    /// The base URL of the fake Gemini API, `http://127.0.0.1:PORT` (the
+    /// Gemini provider adds `/v1beta/…` itself).
+    pub fn gemini_base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Every request received so far, in arrival order (realistic mode only).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
