@@ -6,6 +6,7 @@ pub mod assemble;
 pub mod chat;
 pub mod embeddings;
 pub mod error;
+pub mod gemini;
 pub mod models;
 pub mod sse;
 pub mod usage;

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod executor;
+pub mod gemini;
 pub mod openai;
 pub mod registry;
 

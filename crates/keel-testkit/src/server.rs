@@ -20,6 +20,7 @@ use crate::chat;
 use crate::embeddings;
 use crate::fast::FastReplies;
 use crate::faults::{self, Fault};
+use crate::gemini;
 use crate::models;
 use crate::respond::{self, Outcome};
 use crate::state::{ConnectionGuard, RecordedRequest, Shared};
@@ -144,6 +145,14 @@ fn route(parts: &http::request::Parts, bytes: &[u8], shared: &Arc<Shared>) -> Ou
             }
             None => respond::invalid_json().into(),
         },
+        (method, path) if path.starts_with(gemini::PATH_PREFIX) => gemini::handle(
+            method,
+            path,
+            parts.uri.query(),
+            json.as_ref(),
+            &parts.headers,
+            shared,
+        ),
         (method, path) => respond::not_found(method.as_str(), path).into(),
     }
 }

@@ -126,9 +126,10 @@ impl FakeUpstream {
         format!("http://{}/v1", self.addr)
     }
 
-    /// The base URL an Anthropic client takes, `http://127.0.0.1:PORT`: it
-    /// appends `/v1/messages` itself, unlike OpenAI clients.
-    pub fn anthropic_base_url(&self) -> String {
+    /// The server's root, `http://127.0.0.1:PORT`, for vendor APIs whose
+    /// clients add the whole path themselves (`/v1/messages`, `/v1beta/…`,
+    /// `/model/…`).
+    pub fn root_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 

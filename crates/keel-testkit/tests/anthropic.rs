@@ -387,7 +387,7 @@ async fn raw(
     body: Option<&str>,
     headers: &[(&str, &str)],
 ) -> (u16, Value) {
-    let url = format!("{}{path}", upstream.anthropic_base_url());
+    let url = format!("{}{path}", upstream.root_url());
     let reply = send("POST", &url, body, headers).await.unwrap();
     let v = reply.json();
     assert_eq!(v["type"], "error");
@@ -499,7 +499,7 @@ async fn refusals_in_anthropic_shape() {
 #[tokio::test]
 async fn model_list_answers_in_the_callers_dialect() {
     let upstream = FakeUpstream::start().await;
-    let url = format!("{}/v1/models", upstream.anthropic_base_url());
+    let url = format!("{}/v1/models", upstream.root_url());
     let reply = send("GET", &url, None, &ANTHROPIC_HEADERS).await.unwrap();
     assert_eq!(reply.status, 200);
     assert!(reply.headers.contains_key(REQUEST_ID_HEADER));

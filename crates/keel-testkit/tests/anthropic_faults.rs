@@ -27,7 +27,7 @@ fn message(model: &str, stream: bool) -> Value {
 
 /// Reads a body frame by frame; returns what arrived and whether it failed.
 async fn read_until_failure(upstream: &FakeUpstream, body: &Value) -> (u16, Vec<u8>, bool) {
-    let mut req = Request::post(format!("{}{MESSAGES}", upstream.anthropic_base_url()));
+    let mut req = Request::post(format!("{}{MESSAGES}", upstream.root_url()));
     for (k, v) in ANTHROPIC_HEADERS {
         req = req.header(k, v);
     }

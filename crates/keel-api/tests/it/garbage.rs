@@ -5,9 +5,17 @@ use bytes::Bytes;
 use keel_api::assemble::{assemble_chat_stream, summarize_response};
 use keel_api::chat::ChatRequest;
 use keel_api::embeddings::EmbeddingsRequest;
+use keel_api::gemini::{error_to_openai, from_openai, to_openai};
 use keel_api::sse::SseDecoder;
+use serde_json::Value;
 
-use crate::fixture;
+use crate::{fixture, golden};
+
+/// A Gemini golden file (`tests/golden/gemini/<name>`).
+fn gemini_golden(name: &str) -> Vec<u8> {
+    let path = golden::dir("gemini").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
 
 /// xorshift64*: small, deterministic, good enough to scatter mutations.
 struct Rng(u64);
@@ -121,6 +129,70 @@ fn mutated_streams_never_panic() {
                 at = end;
             }
             let _ = assemble_chat_stream(events.iter().map(|e| e.data.as_ref()));
+        }
+    }
+}
+
+#[test]
+fn mutated_gemini_inputs_never_panic() {
+    let seeds = [
+        fixture("chat_request_tools.json"),
+        fixture("chat_request_image.json"),
+        gemini_golden("tool_round_trip.request.json"),
+        gemini_golden("generation_config.request.json"),
+        gemini_golden("json_schema.request.json"),
+        gemini_golden("images.request.json"),
+        gemini_golden("parallel_calls.response.gemini.json"),
+        gemini_golden("thoughts.response.gemini.json"),
+        gemini_golden("prompt_blocked.response.gemini.json"),
+        gemini_golden("max_tokens_two_candidates.response.gemini.json"),
+        gemini_golden("api_key_invalid.upstream_error.json"),
+    ];
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for original in seeds {
+        for _ in 0..2_000 {
+            let input = mutate(&mut rng, &original);
+            let _ = error_to_openai(400, &input);
+            if let Ok(v) = serde_json::from_slice::<Value>(&input) {
+                let _ = from_openai::request(&v);
+                let _ = to_openai::response(&v, "gemini-2.5-flash");
+            }
+        }
+    }
+}
+
+#[test]
+fn mutated_gemini_streams_never_panic() {
+    let mut rng = Rng(0x94D0_49BB_1331_11EB);
+    for name in [
+        "stream_tool_calls.events.sse",
+        "stream_thoughts.events.sse",
+        "stream_prompt_blocked.events.sse",
+    ] {
+        let original = gemini_golden(name);
+        for _ in 0..1_000 {
+            let input = mutate(&mut rng, &original);
+            let mut decoder = SseDecoder::new(4096);
+            let mut events = Vec::new();
+            let mut at = 0;
+            while at < input.len() {
+                let end = (at + 1 + rng.below(64)).min(input.len());
+                if decoder
+                    .feed(Bytes::copy_from_slice(&input[at..end]), &mut events)
+                    .is_err()
+                {
+                    break;
+                }
+                at = end;
+            }
+            let mut translator =
+                to_openai::StreamTranslator::new("gemini-2.5-flash", 1, rng.below(2) == 0);
+            let mut out = Vec::new();
+            for event in &events {
+                let _ = translator.on_event(&event.data, &mut out);
+            }
+            translator.finish(&mut out);
+            let _ = translator.is_complete();
         }
     }
 }

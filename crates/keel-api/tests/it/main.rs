@@ -6,6 +6,7 @@
 mod anthropic;
 mod anthropic_provider;
 mod garbage;
+mod gemini;
 mod golden;
 
 use std::path::PathBuf;

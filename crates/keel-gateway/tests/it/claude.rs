@@ -218,7 +218,7 @@ async fn an_anthropic_stream_from_claude_is_passed_on_unchanged() {
     let through_keel = through_keel.text().await.unwrap();
     let direct = gw
         .client
-        .post(format!("{}/v1/messages", gw.upstream.anthropic_base_url()))
+        .post(format!("{}/v1/messages", gw.upstream.root_url()))
         .header("x-api-key", keel_testkit::ANTHROPIC_API_KEY)
         .header("anthropic-version", "2023-06-01")
         .body(body.to_string())

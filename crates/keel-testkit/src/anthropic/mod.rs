@@ -3,7 +3,7 @@
 //! It parses Anthropic requests itself and shares no translation code with
 //! the gateway, so a translation bug cannot hide behind a matching bug here.
 //!
-//! Routes (base URL: [`crate::FakeUpstream::anthropic_base_url`]):
+//! Routes (base URL: [`crate::FakeUpstream::root_url`]):
 //! - `POST /v1/messages`: a Message, or its SSE stream with `stream: true`;
 //! - `POST /v1/messages/count_tokens`: `{"input_tokens": N}`;
 //! - `GET /v1/models` with an `anthropic-version` or `x-api-key` header:

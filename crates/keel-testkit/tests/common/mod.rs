@@ -109,7 +109,7 @@ pub async fn anthropic_post(
     extra: &[(&str, &str)],
 ) -> Reply {
     let headers: Vec<(&str, &str)> = ANTHROPIC_HEADERS.iter().chain(extra).copied().collect();
-    let url = format!("{}{path}", upstream.anthropic_base_url());
+    let url = format!("{}{path}", upstream.root_url());
     send("POST", &url, Some(&body.to_string()), &headers)
         .await
         .expect("request succeeds")

@@ -1,0 +1,329 @@
+//! The OpenAI `messages` list as Gemini's system instruction and `contents`.
+//!
+//! - `system` and `developer` messages, wherever they stand, are joined into
+//!   the one `systemInstruction` text;
+//! - `user` content (a string, or `text` and `image_url` parts) becomes a
+//!   `user` turn: `data:` image URLs become `inlineData`, `http(s)` URLs
+//!   become `fileData` whose `mimeType` is guessed from the file extension
+//!   (png, jpg/jpeg, webp, heic, heif, gif); a URL without one of those is a
+//!   400, since Gemini cannot be told what it points at;
+//! - `assistant` content becomes a `model` turn of text parts, and its
+//!   `tool_calls` become `functionCall` parts with the ids kept and the
+//!   `arguments` string parsed into `args` (arguments that are not a JSON
+//!   object are a 400);
+//! - `tool` messages become `functionResponse` parts of a `user` turn. The
+//!   function name Gemini requires comes from the nearest earlier assistant
+//!   tool call with the same id (none is a 400). Gemini wants the result as
+//!   an object: content that is a JSON object is sent as it is, any other
+//!   JSON value or plain text is wrapped as `{"content": …}`.
+//!
+//! Consecutive turns of one role are merged, so the results of one batch of
+//! tool calls travel in a single turn, ahead of any user text after them.
+
+use serde_json::{json, Value};
+
+use super::{present, Object};
+use crate::error::ApiError;
+
+/// How several system or developer messages are joined.
+const SYSTEM_SEPARATOR: &str = "\n\n";
+
+/// File extensions Gemini documents as image types, with their MIME types.
+const IMAGE_TYPES: &[(&str, &str)] = &[
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("webp", "image/webp"),
+    ("heic", "image/heic"),
+    ("heif", "image/heif"),
+    ("gif", "image/gif"),
+];
+
+/// The system instruction text, if any, and the Gemini `contents`.
+pub(super) fn translate(messages: &Value) -> Result<(Option<String>, Vec<Value>), ApiError> {
+    let list = messages
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| ApiError::invalid("messages", "messages must be a non-empty list"))?;
+    let mut system = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for (i, message) in list.iter().enumerate() {
+        let at = format!("messages[{i}]");
+        let message = message
+            .as_object()
+            .ok_or_else(|| ApiError::invalid(at.as_str(), "a message must be an object"))?;
+        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
+        let (role, parts) = match role {
+            "system" | "developer" => {
+                system.push(text_only(present(message, "content"), &at)?);
+                continue;
+            }
+            "user" => ("user", user_parts(present(message, "content"), &at)?),
+            "assistant" => ("model", model_parts(message, &at)?),
+            "tool" => ("user", vec![function_response(message, &list[..i], &at)?]),
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("{at}.role"),
+                    "role must be system, developer, user, assistant or tool",
+                ))
+            }
+        };
+        match turns.last_mut() {
+            Some((last, pieces)) if *last == role => pieces.extend(parts),
+            _ => turns.push((role, parts)),
+        }
+    }
+    if turns.is_empty() {
+        return Err(ApiError::invalid(
+            "messages",
+            "at least one user or assistant message is required",
+        ));
+    }
+    let system = system.join(SYSTEM_SEPARATOR);
+    let contents = turns
+        .into_iter()
+        .map(|(role, parts)| json!({"role": role, "parts": parts}))
+        .collect();
+    Ok(((!system.is_empty()).then_some(system), contents))
+}
+
+/// Content that may only hold text: a string or `text` parts, joined.
+fn text_only(content: Option<&Value>, at: &str) -> Result<String, ApiError> {
+    match content {
+        None => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(parts)) => {
+            let mut text = String::new();
+            for (j, part) in parts.iter().enumerate() {
+                match (part_type(part), part.get("text")) {
+                    (Some("text"), Some(Value::String(s))) => text.push_str(s),
+                    _ => {
+                        return Err(ApiError::invalid(
+                            format!("{at}.content[{j}]"),
+                            "only text parts are allowed here",
+                        ))
+                    }
+                }
+            }
+            Ok(text)
+        }
+        Some(_) => Err(ApiError::invalid(
+            format!("{at}.content"),
+            "content must be a string or a list of parts",
+        )),
+    }
+}
+
+fn part_type(part: &Value) -> Option<&str> {
+    part.get("type").and_then(Value::as_str)
+}
+
+fn user_parts(content: Option<&Value>, at: &str) -> Result<Vec<Value>, ApiError> {
+    let parts =
+        match content {
+            Some(Value::String(s)) => vec![json!({"text": s})],
+            Some(Value::Array(list)) => {
+                let mut parts = Vec::with_capacity(list.len());
+                for (j, part) in list.iter().enumerate() {
+                    let at = format!("{at}.content[{j}]");
+                    parts.push(match (part_type(part), part.get("text")) {
+                        (Some("text"), Some(Value::String(s))) => json!({"text": s}),
+                        (Some("image_url"), _) => image(part, &at)?,
+                        _ => return Err(ApiError::invalid(
+                            at,
+                            "only text and image_url parts are supported by this model's provider",
+                        )),
+                    });
+                }
+                parts
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("{at}.content"),
+                    "content must be a string or a list of parts",
+                ))
+            }
+        };
+    if parts.is_empty() {
+        return Err(ApiError::invalid(
+            format!("{at}.content"),
+            "content must not be empty",
+        ));
+    }
+    Ok(parts)
+}
+
+/// An `image_url` part as `inlineData` (data URLs) or `fileData` (links).
+fn image(part: &Value, at: &str) -> Result<Value, ApiError> {
+    let field = format!("{at}.image_url.url");
+    let url = part
+        .pointer("/image_url/url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid(field.as_str(), "url is required"))?;
+    if let Some(rest) = url.strip_prefix("data:") {
+        let (mime_type, data) = rest
+            .split_once(";base64,")
+            .filter(|(m, d)| m.starts_with("image/") && !d.is_empty())
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    field.as_str(),
+                    "a data URL must be data:image/<type>;base64,<data>",
+                )
+            })?;
+        return Ok(json!({"inlineData": {"mimeType": mime_type, "data": data}}));
+    }
+    if url.starts_with("https://") || url.starts_with("http://") {
+        let mime_type = guess_image_type(url).ok_or_else(|| {
+            ApiError::invalid(
+                field.as_str(),
+                "this model's provider needs the image type: link to a .png, .jpg, .jpeg, \
+                 .webp, .heic, .heif or .gif file, or send a data: URL",
+            )
+        })?;
+        return Ok(json!({"fileData": {"mimeType": mime_type, "fileUri": url}}));
+    }
+    Err(ApiError::invalid(
+        field,
+        "the image URL must be an http(s) or data: URL",
+    ))
+}
+
+/// The image MIME type named by a URL's file extension (query and fragment
+/// ignored).
+fn guess_image_type(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let (_, ext) = name.rsplit_once('.')?;
+    let ext = ext.to_ascii_lowercase();
+    IMAGE_TYPES
+        .iter()
+        .find(|(e, _)| *e == ext)
+        .map(|(_, mime)| *mime)
+}
+
+/// The tool calls of an assistant message, empty when it has none.
+fn tool_calls<'a>(message: &'a Object, at: &str) -> Result<&'a [Value], ApiError> {
+    match present(message, "tool_calls") {
+        None => Ok(&[]),
+        Some(Value::Array(calls)) => Ok(calls.as_slice()),
+        Some(_) => Err(ApiError::invalid(
+            format!("{at}.tool_calls"),
+            "tool_calls must be a list",
+        )),
+    }
+}
+
+fn model_parts(message: &Object, at: &str) -> Result<Vec<Value>, ApiError> {
+    let mut parts = Vec::new();
+    let text = text_only(present(message, "content"), at)?;
+    if !text.is_empty() {
+        parts.push(json!({"text": text}));
+    }
+    for (j, call) in tool_calls(message, at)?.iter().enumerate() {
+        let at = format!("{at}.tool_calls[{j}]");
+        let field = |pointer: &str, name: &str| {
+            call.pointer(pointer)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("{at}.{name}"), format!("{name} is required"))
+                })
+        };
+        let id = field("/id", "id")?;
+        let name = field("/function/name", "function.name")?;
+        let arguments = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let args = if arguments.trim().is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str::<Value>(arguments)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        format!("{at}.function.arguments"),
+                        "arguments must be a JSON object encoded as a string",
+                    )
+                })?
+        };
+        parts.push(json!({"functionCall": {"id": id, "name": name, "args": args}}));
+    }
+    if parts.is_empty() {
+        return Err(ApiError::invalid(
+            format!("{at}.content"),
+            "an assistant message needs content or tool_calls",
+        ));
+    }
+    Ok(parts)
+}
+
+/// A `tool` message as a `functionResponse` part; `earlier` are the messages
+/// before it, searched for the call it answers.
+fn function_response(message: &Object, earlier: &[Value], at: &str) -> Result<Value, ApiError> {
+    let id = match message.get("tool_call_id") {
+        Some(Value::String(id)) if !id.is_empty() => id.as_str(),
+        _ => {
+            return Err(ApiError::invalid(
+                format!("{at}.tool_call_id"),
+                "tool_call_id is required",
+            ))
+        }
+    };
+    let name = called_function(earlier, id).ok_or_else(|| {
+        ApiError::invalid(
+            format!("{at}.tool_call_id"),
+            format!("no earlier assistant message has a tool call with id '{id}'"),
+        )
+    })?;
+    let content = text_only(present(message, "content"), at)?;
+    let response = match serde_json::from_str::<Value>(&content) {
+        Ok(object @ Value::Object(_)) => object,
+        Ok(other) => json!({"content": other}),
+        Err(_) => json!({"content": content}),
+    };
+    Ok(json!({"functionResponse": {"id": id, "name": name, "response": response}}))
+}
+
+/// The function name of the nearest earlier assistant tool call with `id`.
+fn called_function<'a>(earlier: &'a [Value], id: &str) -> Option<&'a str> {
+    earlier
+        .iter()
+        .rev()
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .filter_map(|m| m.get("tool_calls").and_then(Value::as_array))
+        .flatten()
+        .find(|call| call.get("id").and_then(Value::as_str) == Some(id))
+        .and_then(|call| call.pointer("/function/name"))
+        .and_then(Value::as_str)
+        .filter(|name| !name.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_types_come_from_the_extension() {
+        assert_eq!(
+            guess_image_type("https://x.test/a/cat.JPG?size=2#top"),
+            Some("image/jpeg")
+        );
+        assert_eq!(guess_image_type("http://x.test/b.webp"), Some("image/webp"));
+        assert_eq!(guess_image_type("https://x.test/image"), None);
+        assert_eq!(guess_image_type("https://x.test/a.b/file"), None);
+        assert_eq!(guess_image_type("https://x.test/doc.pdf"), None);
+    }
+
+    #[test]
+    fn tool_results_find_the_nearest_call_with_their_id() {
+        let earlier = vec![
+            json!({"role": "assistant", "tool_calls": [{"id": "call_0", "function": {"name": "old"}}]}),
+            json!({"role": "tool", "tool_call_id": "call_0", "content": "x"}),
+            json!({"role": "assistant", "tool_calls": [{"id": "call_0", "function": {"name": "new"}}]}),
+        ];
+        assert_eq!(called_function(&earlier, "call_0"), Some("new"));
+        assert_eq!(called_function(&earlier, "call_9"), None);
+    }
+}
