@@ -16,6 +16,7 @@ import pytest
 from support import (
     ANTHROPIC_UPSTREAM_KEY,
     DEAD_KEY,
+    GEMINI_UPSTREAM_KEY,
     FAKE_UPSTREAM_KEY,
     LOCAL_KEY,
     LOCAL_MODEL,
@@ -79,6 +80,7 @@ def gateway(
             "LOCAL_KEY": LOCAL_KEY,
             "DEAD_KEY": DEAD_KEY,
             "ANTHROPIC_UPSTREAM_KEY": ANTHROPIC_UPSTREAM_KEY,
+            "GEMINI_UPSTREAM_KEY": GEMINI_UPSTREAM_KEY,
         },
     )
     yield gw

@@ -49,6 +49,8 @@ LOCAL_MODEL = "smollm2-135m-instruct"
 MASTER_KEY = "sk-keel-test-master-0123456789"
 # The key the fake's Anthropic API accepts (keel_testkit::ANTHROPIC_API_KEY).
 ANTHROPIC_UPSTREAM_KEY = "anthropic-test-key"
+# … and its Gemini API (keel_testkit::GEMINI_API_KEY).
+GEMINI_UPSTREAM_KEY = "gemini-test-key"
 FAKE_UPSTREAM_KEY = "sk-fake-upstream-key-abc"
 LOCAL_KEY = "sk-local-unused"
 DEAD_KEY = "sk-dead-unused"
@@ -78,6 +80,7 @@ FAKE_MODELS = [
 # reached as "<provider>/<model>"; "fake" is the OpenAI-compatible one.
 NATIVE_PROVIDERS = {
     "claude": {"kind": "anthropic", "api_key": "env:ANTHROPIC_UPSTREAM_KEY"},
+    "gemini": {"kind": "gemini", "api_key": "env:GEMINI_UPSTREAM_KEY"},
 }
 MATRIX_MODELS = ["fake-chat", "fault-429", "fault-500", "fault-400", "fault-cut"]
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_providers::anthropic::{AnthropicProvider, AnthropicSettings};
+use keel_providers::gemini::{GeminiProvider, GeminiSettings};
 use keel_providers::openai::{OpenAiProvider, OpenAiSettings};
 use keel_providers::{Executor, ModelRegistry, Provider};
 
@@ -58,6 +59,12 @@ fn adapter(c: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
                 headers: c.headers.clone(),
             })?)
         }
+        ProviderKind::Gemini => Arc::new(GeminiProvider::new(GeminiSettings {
+            name: c.name.clone(),
+            base_url: c.base_url.clone(),
+            api_key: c.api_key.clone(),
+            headers: c.headers.clone(),
+        })?),
     })
 }
 

@@ -48,6 +48,8 @@ pub enum ProviderKind {
         /// `anthropic-version` when the client names none.
         version: String,
     },
+    /// Google's Gemini API (`generateContent`).
+    Gemini,
 }
 
 /// One provider, validated.

@@ -67,8 +67,8 @@ pub struct RawUpstream {
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
     pub name: Spanned<String>,
-    /// `openai` (any OpenAI-compatible API, the default), `azure` or
-    /// `anthropic`.
+    /// `openai` (any OpenAI-compatible API, the default), `azure`,
+    /// `anthropic` or `gemini`.
     pub kind: Option<Spanned<String>>,
     /// Required for `openai`-compatible servers other than OpenAI's and for
     /// `azure`; the vendor's own API root otherwise.

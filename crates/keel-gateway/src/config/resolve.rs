@@ -7,9 +7,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use keel_providers::anthropic;
 use keel_providers::openai::Flavor;
 use keel_providers::ExecutorConfig;
+use keel_providers::{anthropic, gemini};
 use keel_store::{Durability, WriterConfig};
 use secrecy::SecretString;
 use toml::Spanned;
@@ -339,12 +339,13 @@ impl Ctx<'_> {
                 },
                 Some(anthropic::DEFAULT_BASE_URL),
             ),
+            Some("gemini") => (ProviderKind::Gemini, Some(gemini::DEFAULT_BASE_URL)),
             Some(other) => {
                 let kind = p.kind.as_ref().map(|k| k.span());
                 return Err(self.error(
                     kind,
                     &key("kind"),
-                    format!("unknown kind '{other}'; use \"openai\", \"azure\" or \"anthropic\""),
+                    format!("unknown kind '{other}'; use \"openai\", \"azure\", \"anthropic\" or \"gemini\""),
                 ));
             }
         };

@@ -5,7 +5,7 @@
 //! request and answer) lives with the stages that read and answer it.
 
 use bytes::Bytes;
-use keel_api::anthropic;
+use keel_api::{anthropic, gemini};
 use keel_api::{ApiError, ErrorKind};
 use keel_providers::WireFormat;
 use serde_json::Value;
@@ -15,7 +15,8 @@ pub fn provider_request(format: WireFormat, openai_body: Bytes) -> Result<Bytes,
     let translate = match format {
         WireFormat::OpenAi => return Ok(openai_body),
         WireFormat::Anthropic => anthropic::from_openai::request,
-        WireFormat::Gemini | WireFormat::Bedrock => return Err(not_built(format)),
+        WireFormat::Gemini => gemini::from_openai::request,
+        WireFormat::Bedrock => return Err(not_built(format)),
     };
     let value: Value = serde_json::from_slice(&openai_body)
         .map_err(|e| ApiError::invalid("body", format!("the request body is not JSON: {e}")))?;
@@ -54,7 +55,8 @@ pub fn provider_answer(
     let openai = match format {
         WireFormat::OpenAi => value,
         WireFormat::Anthropic => anthropic::to_openai::response(&value, requested_model)?,
-        WireFormat::Gemini | WireFormat::Bedrock => return Err(not_built(format)),
+        WireFormat::Gemini => gemini::to_openai::response(&value, requested_model)?,
+        WireFormat::Bedrock => return Err(not_built(format)),
     };
     Ok(ProviderAnswer { openai, raw_usage })
 }
@@ -63,6 +65,7 @@ pub fn provider_answer(
 /// a time. OpenAI-compatible providers need none of it.
 pub enum ProviderStream {
     Anthropic(anthropic::to_openai::StreamTranslator),
+    Gemini(gemini::to_openai::StreamTranslator),
 }
 
 impl ProviderStream {
@@ -71,9 +74,12 @@ impl ProviderStream {
     /// the relay hides it from clients that did not ask.
     pub fn new(format: WireFormat, requested_model: &str, created: u64) -> Option<ProviderStream> {
         match format {
-            WireFormat::OpenAi | WireFormat::Gemini | WireFormat::Bedrock => None,
+            WireFormat::OpenAi | WireFormat::Bedrock => None,
             WireFormat::Anthropic => Some(ProviderStream::Anthropic(
                 anthropic::to_openai::StreamTranslator::new(requested_model, created, true),
+            )),
+            WireFormat::Gemini => Some(ProviderStream::Gemini(
+                gemini::to_openai::StreamTranslator::new(requested_model, created, true),
             )),
         }
     }
@@ -82,13 +88,17 @@ impl ProviderStream {
     pub fn on_event(&mut self, data: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), ApiError> {
         match self {
             ProviderStream::Anthropic(t) => t.on_event(data, out),
+            ProviderStream::Gemini(t) => t.on_event(data, out),
         }
     }
 
-    /// Chunks owed once the upstream stream has ended.
-    pub fn finish(&mut self, _out: &mut Vec<Vec<u8>>) {
+    /// Chunks owed once the upstream stream has ended (Gemini reports its
+    /// finish reasons and usage on events with no end marker; they are
+    /// only known to be final here).
+    pub fn finish(&mut self, out: &mut Vec<Vec<u8>>) {
         match self {
             ProviderStream::Anthropic(_) => {}
+            ProviderStream::Gemini(t) => t.finish(out),
         }
     }
 
@@ -96,6 +106,7 @@ impl ProviderStream {
     pub fn provider_usage(&self) -> Option<Value> {
         match self {
             ProviderStream::Anthropic(t) => t.provider_usage(),
+            ProviderStream::Gemini(t) => t.provider_usage(),
         }
     }
 }

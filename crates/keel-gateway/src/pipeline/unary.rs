@@ -9,6 +9,7 @@ use http::header::{HeaderValue, RETRY_AFTER};
 use keel_api::anthropic::from_openai_error;
 use keel_api::assemble::{summarize_response, ResponseSummary};
 use keel_api::error::{error_body, is_openai_error_body};
+use keel_api::gemini;
 use keel_api::{ApiError, ErrorKind};
 use keel_providers::{Operation, Route, WireFormat};
 use keel_store::Outcome;
@@ -175,6 +176,18 @@ pub async fn upstream_status(
         .map_or(WireFormat::OpenAi, |r| r.provider.format());
     let message = upstream_message(&body)
         .unwrap_or_else(|| format!("provider '{provider}' returned HTTP {status}"));
+    let generic = || {
+        Bytes::from(error_body(
+            &message,
+            if status >= 500 {
+                "server_error"
+            } else {
+                "invalid_request_error"
+            },
+            None,
+            None,
+        ))
+    };
     let (status_out, body_out) = match status {
         // Only 4xx and 5xx are errors a client can act on; anything else
         // (a redirect, say) means the provider is misconfigured.
@@ -187,7 +200,7 @@ pub async fn upstream_status(
                 Some("upstream_unexpected_status"),
             )),
         ),
-        401 | 403 => (
+        _ if refuses_credentials(format, status, &body) => (
             502,
             Bytes::from(error_body(
                 &format!(
@@ -198,20 +211,16 @@ pub async fn upstream_status(
                 Some("upstream_auth"),
             )),
         ),
-        _ if format == WireFormat::OpenAi && is_openai_error_body(&body) => (status, body.clone()),
-        _ => (
-            status,
-            Bytes::from(error_body(
-                &message,
-                if status >= 500 {
-                    "server_error"
-                } else {
-                    "invalid_request_error"
-                },
-                None,
-                None,
-            )),
-        ),
+        _ => match format {
+            WireFormat::OpenAi if is_openai_error_body(&body) => (status, body.clone()),
+            WireFormat::Gemini => (
+                status,
+                gemini::error_to_openai(status, &body)
+                    .map(Bytes::from)
+                    .unwrap_or_else(generic),
+            ),
+            _ => (status, generic()),
+        },
     };
     let outcome = if (400..500).contains(&status_out) && status_out != 429 {
         Outcome::ClientError
@@ -239,6 +248,18 @@ pub async fn upstream_status(
         Ingress::Anthropic => Bytes::from(from_openai_error(status_out, &body_out).to_json()),
     };
     json_response(status_out, body_out, &id, retry_after)
+}
+
+/// Whether an upstream error means the provider refused Keel's own
+/// credentials (not the caller's fault): 401/403 anywhere, and Gemini's 400
+/// `API_KEY_INVALID`.
+fn refuses_credentials(format: WireFormat, status: u16, body: &[u8]) -> bool {
+    match (format, status) {
+        (_, 401 | 403) => true,
+        (WireFormat::Gemini, 400) => gemini::error::parse(body)
+            .is_some_and(|e| e.reason.as_deref() == Some("API_KEY_INVALID")),
+        _ => false,
+    }
 }
 
 /// The message of an upstream error body: `error.message`, or its text.

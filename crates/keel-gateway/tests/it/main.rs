@@ -13,6 +13,7 @@ mod harness;
 mod chat;
 mod claude;
 mod errors;
+mod gemini;
 mod messages;
 mod streams;
 mod surface;

@@ -216,6 +216,11 @@ impl StreamTranslator {
         }
     }
 
+    /// The last `usageMetadata` Gemini reported, as it came, for the record.
+    pub fn provider_usage(&self) -> Option<Value> {
+        self.usage.clone()
+    }
+
     /// Whether the stream ended as Gemini ends a whole answer: the prompt was
     /// blocked, or every candidate reported why it stopped. A stream that
     /// closes without that was cut short.
