@@ -95,16 +95,8 @@ async fn an_openai_stream_from_claude_arrives_as_chunks_with_usage() {
         .await;
     assert_eq!(resp.status(), 200);
     let id = invocation_id(&resp);
-    let data = sse_data(&resp.text().await.unwrap());
-    assert_eq!(data.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let chunks = openai_chunks(&resp.text().await.unwrap());
+    let text = chunk_text(&chunks);
     assert_eq!(text, "Echo: one two three");
     assert!(chunks
         .iter()

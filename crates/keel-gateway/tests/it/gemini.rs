@@ -83,16 +83,8 @@ async fn gemini_streams_reach_both_kinds_of_client() {
         .await;
     assert_eq!(resp.status(), 200);
     let openai_id = invocation_id(&resp);
-    let data = sse_data(&resp.text().await.unwrap());
-    assert_eq!(data.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = data[..data.len() - 1]
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let chunks = openai_chunks(&resp.text().await.unwrap());
+    let text = chunk_text(&chunks);
     assert_eq!(text, "Echo: one two three");
     let last = chunks.last().unwrap();
     assert_eq!(

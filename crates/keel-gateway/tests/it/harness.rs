@@ -199,6 +199,24 @@ pub fn sse_data(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The chunks of an OpenAI stream, which must end with `[DONE]`.
+pub fn openai_chunks(body: &str) -> Vec<serde_json::Value> {
+    let data = sse_data(body);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{body}");
+    data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+/// The text the first choice of a stream's chunks adds up to.
+pub fn chunk_text(chunks: &[serde_json::Value]) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect()
+}
+
 pub fn user(content: &str) -> serde_json::Value {
     serde_json::json!([{"role": "user", "content": content}])
 }
