@@ -2,6 +2,7 @@
 //! builds requests (no I/O); the shared [`executor`] does HTTP, timeouts and
 //! error classification for every adapter alike.
 
+pub mod bedrock;
 pub mod executor;
 pub mod openai;
 pub mod registry;
