@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::bedrock;
 use crate::body::ReplyBody;
 use crate::chat;
 use crate::embeddings;
@@ -82,7 +83,6 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Result<Response<ReplyB
     }
 }
 
-/// Realistic-mode routing; records every request except the log endpoints.
 /// Azure OpenAI addresses a deployment instead of naming the model:
 /// `/openai/deployments/{deployment}/chat/completions` (and `/embeddings`)
 /// are answered like their `/v1/` twins.
@@ -97,6 +97,8 @@ fn azure_alias(path: &str) -> &str {
     }
 }
 
+/// Realistic-mode routing; records every request except the log endpoints.
+/// `POST /model/…` is the fake Bedrock runtime ([`bedrock`]).
 fn route(parts: &http::request::Parts, bytes: &[u8], shared: &Arc<Shared>) -> Outcome {
     let path = parts.uri.path();
     if path == REQUESTS_PATH {
@@ -133,6 +135,9 @@ fn route(parts: &http::request::Parts, bytes: &[u8], shared: &Arc<Shared>) -> Ou
             }
             None => respond::invalid_json().into(),
         },
+        (&Method::POST, path) if path.starts_with("/model/") => {
+            bedrock::handle(parts, bytes, shared)
+        }
         (method, path) => respond::not_found(method.as_str(), path).into(),
     }
 }

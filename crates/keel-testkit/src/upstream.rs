@@ -126,6 +126,12 @@ impl FakeUpstream {
         format!("http://{}/v1", self.addr)
     }
 
+    /// The base URL of the fake Bedrock runtime, `http://127.0.0.1:PORT`
+    /// (Converse paths start at the root).
+    pub fn bedrock_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Every request received so far, in arrival order (realistic mode only).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
