@@ -36,6 +36,8 @@ pub struct BedrockError {
     pub status: u16,
     /// The bare error name (`ThrottlingException`), when Bedrock gave one.
     pub error_type: Option<String>,
+    /// Bedrock's message (at most 2000 characters), or a line naming the
+    /// status when it sent none.
     pub message: String,
 }
 

@@ -34,8 +34,12 @@ pub const BEARER_TOKEN_ENV: &str = "AWS_BEARER_TOKEN_BEDROCK";
 /// credentials), for SigV4 signing.
 #[derive(Clone)]
 pub struct Credentials {
+    /// Names the key pair in every signature's scope.
     pub access_key_id: String,
+    /// Signs; never sent.
     pub secret_access_key: SecretString,
+    /// Sent (and signed) as `x-amz-security-token` with temporary
+    /// credentials.
     pub session_token: Option<SecretString>,
 }
 

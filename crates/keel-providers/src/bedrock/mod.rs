@@ -41,9 +41,11 @@ pub struct BedrockSettings {
     /// Overrides `https://bedrock-runtime.{region}.amazonaws.com` (a VPC
     /// endpoint, a proxy, a fake).
     pub base_url: Option<String>,
-    /// Explicit access keys; both or neither.
+    /// Explicit access key id; with `secret_access_key` or not at all.
     pub access_key_id: Option<String>,
+    /// The secret of `access_key_id`.
     pub secret_access_key: Option<SecretString>,
+    /// The session token of temporary explicit keys.
     pub session_token: Option<SecretString>,
     /// The shared credentials file profile, instead of `AWS_PROFILE`.
     pub profile: Option<String>,

@@ -216,7 +216,7 @@ mod tests {
     use super::*;
 
     /// The signing key and signature of the AWS SigV4 test suite's
-    /// `post-vanilla` case, recomputed with this module's helpers.
+    /// `post-vanilla` case, recomputed with this module's functions.
     #[test]
     fn reproduces_the_post_vanilla_signature() {
         let canonical = "POST\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n\

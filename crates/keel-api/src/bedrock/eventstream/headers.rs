@@ -13,22 +13,32 @@ use super::Error;
 /// One header value, typed as the format types it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderValue {
+    /// Types 0 (`true`) and 1 (`false`).
     Bool(bool),
+    /// Type 2.
     Byte(i8),
+    /// Type 3.
     Short(i16),
+    /// Type 4.
     Int(i32),
+    /// Type 5.
     Long(i64),
+    /// Type 6.
     Bytes(Vec<u8>),
+    /// Type 7, the only type Bedrock's protocol headers use.
     String(String),
-    /// Milliseconds since the Unix epoch.
+    /// Type 8: milliseconds since the Unix epoch.
     Timestamp(i64),
+    /// Type 9.
     Uuid([u8; 16]),
 }
 
 /// A named header of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The header name, e.g. `:event-type`.
     pub name: String,
+    /// Its typed value.
     pub value: HeaderValue,
 }
 

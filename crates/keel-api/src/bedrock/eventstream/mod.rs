@@ -32,22 +32,28 @@ const PRELUDE: usize = 12;
 /// Why a byte stream is not a valid event stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// A message longer than the decoder's limit.
     #[error("event stream message of {len} bytes is over the {max}-byte limit")]
     TooLarge { len: usize, max: usize },
+    /// Lengths that cannot describe a message.
     #[error(
         "event stream message declares an impossible length ({total} total, {headers} of headers)"
     )]
     InvalidLength { total: u32, headers: u32 },
+    /// The lengths were corrupted.
     #[error(
         "event stream prelude checksum mismatch (computed {computed:#010x}, sent {sent:#010x})"
     )]
     PreludeChecksum { computed: u32, sent: u32 },
+    /// The message was corrupted.
     #[error(
         "event stream message checksum mismatch (computed {computed:#010x}, sent {sent:#010x})"
     )]
     MessageChecksum { computed: u32, sent: u32 },
+    /// A header that cannot be read.
     #[error("event stream header is invalid: {0}")]
     InvalidHeader(String),
+    /// The stream stopped mid-message.
     #[error("event stream ended inside a message ({0} bytes left over)")]
     Truncated(usize),
 }
@@ -55,7 +61,9 @@ pub enum Error {
 /// One decoded message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The headers in wire order (the format gives order no meaning).
     pub headers: Vec<Header>,
+    /// The payload: a JSON event for ConverseStream.
     pub payload: Vec<u8>,
 }
 
