@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod assemble;
+pub mod bedrock;
 pub mod chat;
 pub mod embeddings;
 pub mod error;

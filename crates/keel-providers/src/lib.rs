@@ -3,6 +3,7 @@
 //! error classification for every adapter alike.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod executor;
 pub mod gemini;
 pub mod openai;

@@ -14,12 +14,15 @@
 //!   shapes, and its own fault models ([`ANTHROPIC_FAULT_MODELS`]); see the
 //!   [`anthropic`] module;
 //! - Google's Gemini API (`/v1beta/models…`, key [`GEMINI_API_KEY`]) by the
-//!   same rules; see the [`gemini`] module.
+//!   same rules; see the [`gemini`] module;
+//! - the AWS Bedrock runtime (`/model/{id}/converse`, `converse-stream`),
+//!   checking SigV4 signatures; see the [`bedrock`] module.
 //!
 //! [`FakeUpstream::start_fast`] serves precomputed answers for benchmarks.
 
 pub mod anthropic;
 mod base64;
+pub mod bedrock;
 mod body;
 pub mod chat;
 mod embeddings;
@@ -35,6 +38,9 @@ pub mod text;
 mod upstream;
 
 pub use anthropic::{AnthropicFault, ANTHROPIC_API_KEY, ANTHROPIC_FAULT_MODELS, ANTHROPIC_MODELS};
+pub use bedrock::{
+    BEDROCK_ACCESS_KEY_ID, BEDROCK_API_KEY, BEDROCK_REGION, BEDROCK_SECRET_ACCESS_KEY,
+};
 pub use chat::TOOL_CALL_TOKENS;
 pub use embeddings::{vector as embedding_vector, DEFAULT_DIMENSIONS};
 pub use fast::{SLOW_STREAM_MARKER, STREAM_CONTENT_CHUNKS};

@@ -4,7 +4,9 @@
 //!
 //! Usage: `keel-fake-upstream [--port N] [--fast] [--chunk-delay-us N]
 //! [--slow-chunk-delay-us N] [--threads N]`. Prints the base URL on one line
-//! once listening, then serves until killed.
+//! once listening, then serves until killed. The same port also serves the
+//! fake Bedrock runtime at its root (`POST /model/{id}/converse`; see
+//! `keel_testkit::bedrock` for its credentials).
 
 use std::io::Write;
 use std::process::ExitCode;

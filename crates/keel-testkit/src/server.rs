@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::anthropic;
+use crate::bedrock;
 use crate::body::ReplyBody;
 use crate::chat;
 use crate::embeddings;
@@ -84,7 +85,6 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Ctx>) -> Result<Response<ReplyB
     }
 }
 
-/// Realistic-mode routing; records every request except the log endpoints.
 /// Azure OpenAI addresses a deployment instead of naming the model:
 /// `/openai/deployments/{deployment}/chat/completions` (and `/embeddings`)
 /// are answered like their `/v1/` twins.
@@ -99,6 +99,8 @@ fn azure_alias(path: &str) -> &str {
     }
 }
 
+/// Realistic-mode routing; records every request except the log endpoints.
+/// `POST /model/…` is the fake Bedrock runtime ([`bedrock`]).
 fn route(parts: &http::request::Parts, bytes: &[u8], shared: &Arc<Shared>) -> Outcome {
     let path = parts.uri.path();
     if path == REQUESTS_PATH {
@@ -153,6 +155,9 @@ fn route(parts: &http::request::Parts, bytes: &[u8], shared: &Arc<Shared>) -> Ou
             &parts.headers,
             shared,
         ),
+        (&Method::POST, path) if path.starts_with("/model/") => {
+            bedrock::handle(parts, bytes, shared)
+        }
         (method, path) => respond::not_found(method.as_str(), path).into(),
     }
 }

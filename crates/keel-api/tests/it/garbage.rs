@@ -3,6 +3,10 @@
 
 use bytes::Bytes;
 use keel_api::assemble::{assemble_chat_stream, summarize_response};
+use keel_api::bedrock::eventstream::{self, Decoder};
+use keel_api::bedrock::{
+    from_openai as bedrock_request, openai_error, to_openai as bedrock_answer,
+};
 use keel_api::chat::ChatRequest;
 use keel_api::embeddings::EmbeddingsRequest;
 use keel_api::gemini::{error_to_openai, from_openai, to_openai};
@@ -193,6 +197,96 @@ fn mutated_gemini_streams_never_panic() {
             }
             translator.finish(&mut out);
             let _ = translator.is_complete();
+        }
+    }
+}
+
+/// The golden Bedrock inputs with this suffix, as bytes.
+fn bedrock_golden(suffix: &str) -> Vec<Vec<u8>> {
+    golden::cases(&golden::dir("bedrock"), suffix)
+        .into_iter()
+        .map(|(_, path)| std::fs::read(path).unwrap())
+        .collect()
+}
+
+#[test]
+fn mutated_bedrock_requests_answers_and_errors_never_panic() {
+    let mut rng = Rng(0xA076_1D64_78BD_642F);
+    let mut seeds = bedrock_golden(".request.json");
+    seeds.extend(bedrock_golden(".response.bedrock.json"));
+    for original in seeds {
+        for _ in 0..300 {
+            let input = mutate(&mut rng, &original);
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&input) {
+                let _ = bedrock_request::request(&v);
+                let _ = bedrock_answer::response(&v, "m");
+            }
+            let _ = openai_error(rng.below(700) as u16, Some("X#Y:z"), &input);
+        }
+    }
+}
+
+#[test]
+fn mutated_event_stream_frames_never_panic() {
+    let mut rng = Rng(0xE703_7ED1_A0B4_28DB);
+    for events in bedrock_golden(".events.jsonl") {
+        let mut wire = Vec::new();
+        for line in String::from_utf8(events).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            wire.extend(eventstream::encode(
+                &[
+                    (":event-type", v["event_type"].as_str().unwrap()),
+                    (":message-type", "event"),
+                ],
+                v["payload"].to_string().as_bytes(),
+            ));
+        }
+        for _ in 0..1_000 {
+            let input = mutate(&mut rng, &wire);
+            let mut decoder = Decoder::new(4096);
+            let mut messages = Vec::new();
+            let mut at = 0;
+            while at < input.len() {
+                let end = (at + 1 + rng.below(64)).min(input.len());
+                if decoder.feed(&input[at..end], &mut messages).is_err() {
+                    break;
+                }
+                at = end;
+            }
+            let _ = decoder.finish();
+            let mut t = bedrock_answer::StreamTranslator::new("m", 1, true);
+            let mut out = Vec::new();
+            for message in &messages {
+                let _ = t.on_message(message, &mut out);
+            }
+            let _ = t.finish(&mut out);
+        }
+    }
+}
+
+#[test]
+fn mutated_converse_stream_events_never_panic() {
+    let mut rng = Rng(0x8EBC_6AF0_9C88_C6E3);
+    let kinds = [
+        "messageStart",
+        "contentBlockStart",
+        "contentBlockDelta",
+        "contentBlockStop",
+        "messageStop",
+        "metadata",
+        "throttlingException",
+        "unknown",
+    ];
+    for events in bedrock_golden(".events.jsonl") {
+        for line in String::from_utf8(events).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let payload = v["payload"].to_string().into_bytes();
+            let mut t = bedrock_answer::StreamTranslator::new("m", 1, true);
+            let mut out = Vec::new();
+            for _ in 0..200 {
+                let input = mutate(&mut rng, &payload);
+                let _ = t.on_event(kinds[rng.below(kinds.len())], &input, &mut out);
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod anthropic;
 mod anthropic_provider;
+mod bedrock;
 mod garbage;
 mod gemini;
 mod golden;

@@ -1,0 +1,273 @@
+//! The OpenAI `messages` list as Converse `system` blocks and turns.
+//!
+//! - `system` and `developer` messages, wherever they stand, become one
+//!   `{text}` system block each (empty ones are left out: Converse refuses
+//!   empty system text);
+//! - `user` content (a string, or `text` and `image_url` parts) becomes a user
+//!   turn of `{text}` and `{image: {format, source: {bytes}}}` blocks; images
+//!   must be `data:image/<png|jpeg|gif|webp>;base64,…` URLs, whose base64 is
+//!   passed as is (JSON carries Converse's bytes as base64). Bedrock cannot
+//!   fetch `http(s)` images, so those are refused;
+//! - `assistant` content becomes a `{text}` block, followed (Converse wants
+//!   text before tool use) by one `{toolUse: {toolUseId, name, input}}` per
+//!   tool call, the `arguments` string parsed into the `input` object
+//!   (arguments that are not a JSON object are a 400);
+//! - `tool` messages become `{toolResult: {toolUseId, content: [{text}]}}`
+//!   blocks of a user turn. The text is passed as the client wrote it rather
+//!   than re-parsed into a `{json}` block, so the model reads exactly what
+//!   the client sent; `status` is left out (OpenAI has no error flag, and
+//!   only some Bedrock models accept it).
+//!
+//! Converse wants user and assistant turns to alternate, so consecutive turns
+//! of one role are merged: the results of one batch of tool calls travel in a
+//! single user turn, ahead of any user text after them.
+
+use serde_json::{json, Value};
+
+use super::{present, Object};
+use crate::error::ApiError;
+
+/// The translated conversation.
+pub(super) struct Translated {
+    pub system: Vec<Value>,
+    pub turns: Vec<Value>,
+    /// Some turn holds a `toolUse` or `toolResult` block, which makes
+    /// Converse require `toolConfig`.
+    pub has_tool_blocks: bool,
+}
+
+/// The system blocks and the Converse turns of `messages`.
+pub(super) fn translate(messages: &Value) -> Result<Translated, ApiError> {
+    let list = messages
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| ApiError::invalid("messages", "messages must be a non-empty list"))?;
+    let mut system = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut has_tool_blocks = false;
+    for (i, message) in list.iter().enumerate() {
+        let at = format!("messages[{i}]");
+        let message = message
+            .as_object()
+            .ok_or_else(|| ApiError::invalid(at.as_str(), "a message must be an object"))?;
+        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
+        let (role, blocks) = match role {
+            "system" | "developer" => {
+                let text = text_only(present(message, "content"), &at)?;
+                if !text.is_empty() {
+                    system.push(json!({"text": text}));
+                }
+                continue;
+            }
+            "user" => ("user", user_blocks(present(message, "content"), &at)?),
+            "assistant" => {
+                let blocks = assistant_blocks(message, &at)?;
+                has_tool_blocks |= blocks.iter().any(|b| b.get("toolUse").is_some());
+                ("assistant", blocks)
+            }
+            "tool" => {
+                has_tool_blocks = true;
+                ("user", vec![tool_result(message, &at)?])
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("{at}.role"),
+                    "role must be system, developer, user, assistant or tool",
+                ))
+            }
+        };
+        match turns.last_mut() {
+            Some((last, pieces)) if *last == role => pieces.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    if turns.is_empty() {
+        return Err(ApiError::invalid(
+            "messages",
+            "at least one user or assistant message is required",
+        ));
+    }
+    let turns = turns
+        .into_iter()
+        .map(|(role, content)| json!({"role": role, "content": content}))
+        .collect();
+    Ok(Translated {
+        system,
+        turns,
+        has_tool_blocks,
+    })
+}
+
+/// Content that may only hold text: a string or `text` parts, joined.
+fn text_only(content: Option<&Value>, at: &str) -> Result<String, ApiError> {
+    match content {
+        None => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(parts)) => {
+            let mut text = String::new();
+            for (j, part) in parts.iter().enumerate() {
+                match (part_type(part), part.get("text")) {
+                    (Some("text"), Some(Value::String(s))) => text.push_str(s),
+                    _ => {
+                        return Err(ApiError::invalid(
+                            format!("{at}.content[{j}]"),
+                            "only text parts are allowed here",
+                        ))
+                    }
+                }
+            }
+            Ok(text)
+        }
+        Some(_) => Err(ApiError::invalid(
+            format!("{at}.content"),
+            "content must be a string or a list of parts",
+        )),
+    }
+}
+
+fn part_type(part: &Value) -> Option<&str> {
+    part.get("type").and_then(Value::as_str)
+}
+
+fn user_blocks(content: Option<&Value>, at: &str) -> Result<Vec<Value>, ApiError> {
+    let blocks =
+        match content {
+            Some(Value::String(s)) => vec![json!({"text": s})],
+            Some(Value::Array(parts)) => {
+                let mut blocks = Vec::with_capacity(parts.len());
+                for (j, part) in parts.iter().enumerate() {
+                    let at = format!("{at}.content[{j}]");
+                    blocks.push(match (part_type(part), part.get("text")) {
+                        (Some("text"), Some(Value::String(s))) => json!({"text": s}),
+                        (Some("image_url"), _) => image(part, &at)?,
+                        _ => return Err(ApiError::invalid(
+                            at,
+                            "only text and image_url parts are supported by this model's provider",
+                        )),
+                    });
+                }
+                blocks
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("{at}.content"),
+                    "content must be a string or a list of parts",
+                ))
+            }
+        };
+    if blocks.is_empty() {
+        return Err(ApiError::invalid(
+            format!("{at}.content"),
+            "content must not be empty",
+        ));
+    }
+    Ok(blocks)
+}
+
+/// An `image_url` part as a Converse image block.
+fn image(part: &Value, at: &str) -> Result<Value, ApiError> {
+    let param = format!("{at}.image_url.url");
+    let url = part
+        .pointer("/image_url/url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid(param.as_str(), "url is required"))?;
+    let Some(rest) = url.strip_prefix("data:") else {
+        return Err(ApiError::invalid(
+            param,
+            "this model's provider accepts only inline images: send a \
+             data:image/<png|jpeg|gif|webp>;base64,… URL",
+        ));
+    };
+    let (media_type, data) = rest
+        .split_once(";base64,")
+        .filter(|(_, d)| !d.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                param.as_str(),
+                "a data URL must be data:image/<type>;base64,<data>",
+            )
+        })?;
+    let format = match media_type {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpeg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        _ => {
+            return Err(ApiError::invalid(
+                param,
+                "images must be png, jpeg, gif or webp for this model's provider",
+            ))
+        }
+    };
+    Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
+}
+
+fn assistant_blocks(message: &Object, at: &str) -> Result<Vec<Value>, ApiError> {
+    let mut blocks = Vec::new();
+    let text = text_only(present(message, "content"), at)?;
+    if !text.is_empty() {
+        blocks.push(json!({"text": text}));
+    }
+    let calls = match present(message, "tool_calls") {
+        None => &[][..],
+        Some(Value::Array(calls)) => calls.as_slice(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                format!("{at}.tool_calls"),
+                "tool_calls must be a list",
+            ))
+        }
+    };
+    for (j, call) in calls.iter().enumerate() {
+        let at = format!("{at}.tool_calls[{j}]");
+        let field = |pointer: &str, name: &str| {
+            call.pointer(pointer)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("{at}.{name}"), format!("{name} is required"))
+                })
+        };
+        let id = field("/id", "id")?;
+        let name = field("/function/name", "function.name")?;
+        let arguments = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let input = if arguments.trim().is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str::<Value>(arguments)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        format!("{at}.function.arguments"),
+                        "arguments must be a JSON object encoded as a string",
+                    )
+                })?
+        };
+        blocks.push(json!({"toolUse": {"toolUseId": id, "name": name, "input": input}}));
+    }
+    if blocks.is_empty() {
+        return Err(ApiError::invalid(
+            format!("{at}.content"),
+            "an assistant message needs content or tool_calls",
+        ));
+    }
+    Ok(blocks)
+}
+
+fn tool_result(message: &Object, at: &str) -> Result<Value, ApiError> {
+    let id = match message.get("tool_call_id") {
+        Some(Value::String(id)) if !id.is_empty() => id,
+        _ => {
+            return Err(ApiError::invalid(
+                format!("{at}.tool_call_id"),
+                "tool_call_id is required",
+            ))
+        }
+    };
+    let content = text_only(present(message, "content"), at)?;
+    Ok(json!({"toolResult": {"toolUseId": id, "content": [{"text": content}]}}))
+}

@@ -1,0 +1,244 @@
+//! AWS Bedrock behind Keel, through the Converse API: `POST
+//! {base}/model/{modelId}/converse`, or `/converse-stream` for streamed
+//! answers (binary event stream framing, see
+//! `keel_api::bedrock::eventstream`). Bodies are translated by
+//! `keel_api::bedrock`; this adapter only addresses and authorizes requests.
+//!
+//! - The base URL defaults to `https://bedrock-runtime.{region}.amazonaws.com`.
+//! - The model id is percent-encoded into the path (every byte but
+//!   `A-Z a-z 0-9 - . _ ~`), so ARNs and ids like `…-v1:0` travel intact.
+//! - Every request is signed with SigV4 (service `bedrock`, the configured
+//!   region), or carries a Bedrock API key as `Authorization: Bearer`; see
+//!   [`credentials`] for where they come from.
+//! - The runtime API lists no models, so [`Provider::models_request`] is
+//!   `None`; Converse does not embed, so embeddings are refused.
+
+pub mod credentials;
+mod sign;
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, Method};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{CallSpec, Operation, Provider, UpstreamRequest, WireFormat};
+
+pub use credentials::{load_auth, load_credentials, Auth, Credentials, BEARER_TOKEN_ENV};
+
+/// The SigV4 service name Bedrock's runtime signs with.
+pub const SIGNING_SERVICE: &str = "bedrock";
+
+/// Settings of one Bedrock provider (one account and region).
+#[derive(Clone)]
+pub struct BedrockSettings {
+    /// The configured name, used in `provider/model` and in records.
+    pub name: String,
+    /// The AWS region, e.g. `us-east-1`: part of the default URL and of
+    /// every signature.
+    pub region: String,
+    /// Overrides `https://bedrock-runtime.{region}.amazonaws.com` (a VPC
+    /// endpoint, a proxy, a fake).
+    pub base_url: Option<String>,
+    /// Explicit access key id; with `secret_access_key` or not at all.
+    pub access_key_id: Option<String>,
+    /// The secret of `access_key_id`.
+    pub secret_access_key: Option<SecretString>,
+    /// The session token of temporary explicit keys.
+    pub session_token: Option<SecretString>,
+    /// The shared credentials file profile, instead of `AWS_PROFILE`.
+    pub profile: Option<String>,
+    /// A Bedrock API key, used instead of signing.
+    pub api_key: Option<SecretString>,
+}
+
+impl BedrockSettings {
+    /// Settings with only a name and a region; credentials then come from
+    /// the environment or the shared credentials file.
+    pub fn new(name: &str, region: &str) -> Self {
+        BedrockSettings {
+            name: name.to_owned(),
+            region: region.to_owned(),
+            base_url: None,
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            profile: None,
+            api_key: None,
+        }
+    }
+}
+
+/// How this provider authorizes, prepared once.
+enum Authorizer {
+    SigV4(sign::Signer),
+    Bearer(HeaderValue),
+}
+
+/// A Bedrock runtime endpoint.
+pub struct BedrockProvider {
+    name: String,
+    base_url: String,
+    auth: Authorizer,
+}
+
+impl BedrockProvider {
+    /// A provider for `settings` authorized by `auth` (see [`load_auth`]).
+    /// Fails on a region or base URL that cannot be signed for, or an API
+    /// key that cannot be a header.
+    pub fn new(settings: BedrockSettings, auth: Auth) -> Result<Self, String> {
+        let name = settings.name;
+        let region = settings.region.trim().to_owned();
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!(
+                "provider '{name}': the region must look like us-east-1, not '{region}'"
+            ));
+        }
+        let base_url = settings
+            .base_url
+            .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"))
+            .trim_end_matches('/')
+            .to_owned();
+        let uri: http::Uri = base_url
+            .parse()
+            .map_err(|_| format!("provider '{name}': invalid base URL '{base_url}'"))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(format!(
+                "provider '{name}': the base URL must be http(s)://host[:port][/path], not '{base_url}'"
+            ));
+        }
+        if uri.query().is_some() {
+            return Err(format!(
+                "provider '{name}': the base URL must not have a query"
+            ));
+        }
+        let auth = match auth {
+            Auth::SigV4(creds) => {
+                Authorizer::SigV4(sign::Signer::new(&creds, &region, SIGNING_SERVICE))
+            }
+            Auth::ApiKey(key) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
+                    .map_err(|_| {
+                    format!("provider '{name}': the Bedrock API key contains invalid characters")
+                })?;
+                value.set_sensitive(true);
+                Authorizer::Bearer(value)
+            }
+        };
+        Ok(BedrockProvider {
+            name,
+            base_url,
+            auth,
+        })
+    }
+
+    /// [`BedrockProvider::new`] with credentials from the process
+    /// environment and the shared credentials file.
+    pub fn from_environment(settings: BedrockSettings) -> Result<Self, String> {
+        let auth = load_auth(&settings, &|k| std::env::var(k).ok())
+            .map_err(|e| format!("provider '{}': {e}", settings.name))?;
+        Self::new(settings, auth)
+    }
+
+    /// The Converse (or ConverseStream) URL for `model`.
+    pub fn url(&self, model: &str, stream: bool) -> String {
+        let operation = if stream {
+            "converse-stream"
+        } else {
+            "converse"
+        };
+        format!(
+            "{}/model/{}/{operation}",
+            self.base_url,
+            encode_path_segment(model)
+        )
+    }
+
+    /// Builds the signed request at `time` (tests pin it).
+    fn request_at(
+        &self,
+        call: CallSpec<'_>,
+        body: Bytes,
+        time: SystemTime,
+    ) -> Result<UpstreamRequest, String> {
+        if call.operation != Operation::ChatCompletions {
+            return Err(format!(
+                "provider '{}': Bedrock's Converse API does not serve {}",
+                self.name,
+                call.operation.endpoint()
+            ));
+        }
+        let url = self.url(call.upstream_model, call.stream);
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match &self.auth {
+            Authorizer::Bearer(value) => {
+                headers.insert(AUTHORIZATION, value.clone());
+            }
+            Authorizer::SigV4(signer) => {
+                let signed = signer.sign(
+                    "POST",
+                    &url,
+                    &[("content-type", "application/json")],
+                    &body,
+                    time,
+                )?;
+                for (name, value) in signed {
+                    let mut value = HeaderValue::from_str(&value)
+                        .map_err(|_| format!("provider '{}': unusable signature", self.name))?;
+                    value.set_sensitive(name != "x-amz-date");
+                    headers.insert(HeaderName::from_static(name), value);
+                }
+            }
+        }
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url,
+            headers,
+            body,
+        })
+    }
+}
+
+impl Provider for BedrockProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn format(&self) -> WireFormat {
+        WireFormat::Bedrock
+    }
+
+    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, String> {
+        self.request_at(call, body, SystemTime::now())
+    }
+
+    fn models_request(&self) -> Option<UpstreamRequest> {
+        None
+    }
+
+    fn parse_models(&self, _body: &[u8]) -> Result<Vec<String>, String> {
+        Err("Bedrock's runtime API has no model list".to_owned())
+    }
+}
+
+/// Percent-encodes one path segment: every byte but RFC 3986 unreserved ones.
+fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
