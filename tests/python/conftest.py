@@ -15,6 +15,7 @@ import pytest
 
 from support import (
     ANTHROPIC_UPSTREAM_KEY,
+    BEDROCK_CREDENTIALS,
     DEAD_KEY,
     GEMINI_UPSTREAM_KEY,
     FAKE_UPSTREAM_KEY,
@@ -81,6 +82,7 @@ def gateway(
             "DEAD_KEY": DEAD_KEY,
             "ANTHROPIC_UPSTREAM_KEY": ANTHROPIC_UPSTREAM_KEY,
             "GEMINI_UPSTREAM_KEY": GEMINI_UPSTREAM_KEY,
+            **BEDROCK_CREDENTIALS,
         },
     )
     yield gw

@@ -51,6 +51,12 @@ MASTER_KEY = "sk-keel-test-master-0123456789"
 ANTHROPIC_UPSTREAM_KEY = "anthropic-test-key"
 # … and its Gemini API (keel_testkit::GEMINI_API_KEY).
 GEMINI_UPSTREAM_KEY = "gemini-test-key"
+# … and the keys its Bedrock runtime checks SigV4 signatures with
+# (keel_testkit::BEDROCK_ACCESS_KEY_ID / BEDROCK_SECRET_ACCESS_KEY).
+BEDROCK_CREDENTIALS = {
+    "BEDROCK_ACCESS_KEY_ID": "AKIAKEELFAKEBEDROCK1",
+    "BEDROCK_SECRET_ACCESS_KEY": "keel/fake/bedrock/secret/key/0123456789ab",
+}
 FAKE_UPSTREAM_KEY = "sk-fake-upstream-key-abc"
 LOCAL_KEY = "sk-local-unused"
 DEAD_KEY = "sk-dead-unused"
@@ -81,7 +87,15 @@ FAKE_MODELS = [
 NATIVE_PROVIDERS = {
     "claude": {"kind": "anthropic", "api_key": "env:ANTHROPIC_UPSTREAM_KEY"},
     "gemini": {"kind": "gemini", "api_key": "env:GEMINI_UPSTREAM_KEY"},
+    "bedrock": {
+        "kind": "bedrock",
+        "region": "us-east-1",
+        "aws_access_key_id": "env:BEDROCK_ACCESS_KEY_ID",
+        "aws_secret_access_key": "env:BEDROCK_SECRET_ACCESS_KEY",
+    },
 }
+# Providers whose rate-limit answers carry retry-after (Bedrock's do not).
+SENDS_RETRY_AFTER = {"fake", "claude", "gemini"}
 MATRIX_MODELS = ["fake-chat", "fault-429", "fault-500", "fault-400", "fault-cut"]
 
 # Per-1M-token USD prices written into keel.toml.

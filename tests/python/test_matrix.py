@@ -17,7 +17,7 @@ import anthropic
 import openai
 import pytest
 
-from support import NATIVE_PROVIDERS, FakeUpstream, Gateway, assert_invocation_id
+from support import NATIVE_PROVIDERS, SENDS_RETRY_AFTER, FakeUpstream, Gateway, assert_invocation_id
 
 PROVIDERS = ["fake", *NATIVE_PROVIDERS]
 
@@ -112,20 +112,39 @@ def test_openai_sdk_tool_round_trip(fake: FakeUpstream, oa: openai.OpenAI, provi
     assert call.type == "function" and call.function.name == "get_weather"
     assert isinstance(json.loads(call.function.arguments)["city"], str)
     assert call.id
+    # Bedrock cannot be told not to call listed tools (a documented 400,
+    # tested below); there the model may call the tool again.
+    no_more_calls = {} if provider == "bedrock" else {"tool_choice": "none"}
     second = oa.chat.completions.create(
         model=model(provider),
         tools=OPENAI_TOOLS,
-        tool_choice="none",
+        **no_more_calls,
         messages=[
             *messages,
             first.choices[0].message.model_dump(exclude_none=True),
             {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
         ],
     )
-    assert second.choices[0].finish_reason == "stop"
+    assert second.choices[0].finish_reason == ("stop" if no_more_calls else "tool_calls")
     sent = [r for r in fake.requests_for(marker) if "sunny" in json.dumps(r["body"])]
     assert len(sent) == 1
     assert json.dumps(sent[0]["body"]).count(call.id) >= 2, "the call's id reaches the provider with its result"
+
+
+def test_bedrock_refuses_to_forbid_tools_it_must_list(oa: openai.OpenAI):
+    with pytest.raises(openai.BadRequestError) as refused:
+        oa.chat.completions.create(
+            model=model("bedrock"),
+            tools=OPENAI_TOOLS,
+            tool_choice="none",
+            messages=[
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "tool_calls": [
+                    {"id": "t1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "t1", "content": "sunny"},
+            ],
+        )
+    assert "tool_choice" in refused.value.message
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -156,7 +175,8 @@ def test_openai_sdk_typed_errors(oa: openai.OpenAI, provider: str):
     user = [{"role": "user", "content": "x"}]
     with pytest.raises(openai.RateLimitError) as rate:
         oa.chat.completions.create(model=model(provider, "fault-429"), messages=user)
-    assert rate.value.response.headers.get("retry-after") == "7"
+    if provider in SENDS_RETRY_AFTER:
+        assert rate.value.response.headers.get("retry-after") == "7"
     with pytest.raises(openai.InternalServerError):
         oa.chat.completions.create(model=model(provider, "fault-500"), messages=user)
     with pytest.raises(openai.BadRequestError):
@@ -216,18 +236,19 @@ def test_anthropic_sdk_tool_round_trip(fake: FakeUpstream, claude: anthropic.Ant
     assert first.stop_reason == "tool_use"
     call = next(b for b in first.content if b.type == "tool_use")
     assert call.name == "get_weather" and isinstance(call.input["city"], str)
+    no_more_calls = {} if provider == "bedrock" else {"tool_choice": {"type": "none"}}
     second = claude.messages.create(
         model=model(provider),
         max_tokens=64,
         tools=ANTHROPIC_TOOLS,
-        tool_choice={"type": "none"},
+        **no_more_calls,
         messages=[
             *messages,
             {"role": "assistant", "content": first.content},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]},
         ],
     )
-    assert second.stop_reason == "end_turn"
+    assert second.stop_reason == ("end_turn" if no_more_calls else "tool_use")
     sent = [r for r in fake.requests_for(marker) if "sunny" in json.dumps(r["body"])]
     assert len(sent) == 1
     assert json.dumps(sent[0]["body"]).count(call.id) >= 2, "the call's id reaches the provider with its result"
@@ -253,7 +274,8 @@ def test_anthropic_sdk_typed_errors(claude: anthropic.Anthropic, provider: str):
     user = [{"role": "user", "content": "x"}]
     with pytest.raises(anthropic.RateLimitError) as rate:
         claude.messages.create(model=model(provider, "fault-429"), max_tokens=8, messages=user)
-    assert rate.value.response.headers.get("retry-after") == "7"
+    if provider in SENDS_RETRY_AFTER:
+        assert rate.value.response.headers.get("retry-after") == "7"
     with pytest.raises(anthropic.InternalServerError):
         claude.messages.create(model=model(provider, "fault-500"), max_tokens=8, messages=user)
     with pytest.raises(anthropic.BadRequestError):

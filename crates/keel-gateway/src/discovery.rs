@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_providers::anthropic::{AnthropicProvider, AnthropicSettings};
+use keel_providers::bedrock::{BedrockProvider, BedrockSettings};
 use keel_providers::gemini::{GeminiProvider, GeminiSettings};
 use keel_providers::openai::{OpenAiProvider, OpenAiSettings};
 use keel_providers::{Executor, ModelRegistry, Provider};
@@ -58,6 +59,22 @@ fn adapter(c: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
                 version: version.clone(),
                 headers: c.headers.clone(),
             })?)
+        }
+        ProviderKind::Bedrock {
+            region,
+            access_key_id,
+            secret_access_key,
+            session_token,
+            profile,
+        } => {
+            let mut settings = BedrockSettings::new(&c.name, region);
+            settings.base_url = Some(c.base_url.clone());
+            settings.access_key_id = access_key_id.clone();
+            settings.secret_access_key = secret_access_key.clone();
+            settings.session_token = session_token.clone();
+            settings.profile = profile.clone();
+            settings.api_key = c.api_key.clone();
+            Arc::new(BedrockProvider::from_environment(settings)?)
         }
         ProviderKind::Gemini => Arc::new(GeminiProvider::new(GeminiSettings {
             name: c.name.clone(),

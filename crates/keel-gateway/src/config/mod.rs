@@ -50,6 +50,17 @@ pub enum ProviderKind {
     },
     /// Google's Gemini API (`generateContent`).
     Gemini,
+    /// AWS Bedrock's Converse API, SigV4-signed (or a Bedrock API key in
+    /// `api_key`).
+    Bedrock {
+        region: String,
+        /// Explicit keys; without them the AWS credential chain is read at
+        /// start-up (environment, then the shared credentials file).
+        access_key_id: Option<String>,
+        secret_access_key: Option<SecretString>,
+        session_token: Option<SecretString>,
+        profile: Option<String>,
+    },
 }
 
 /// One provider, validated.

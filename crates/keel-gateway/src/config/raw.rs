@@ -68,7 +68,7 @@ pub struct RawUpstream {
 pub struct RawProvider {
     pub name: Spanned<String>,
     /// `openai` (any OpenAI-compatible API, the default), `azure`,
-    /// `anthropic` or `gemini`.
+    /// `anthropic`, `gemini` or `bedrock`.
     pub kind: Option<Spanned<String>>,
     /// Required for `openai`-compatible servers other than OpenAI's and for
     /// `azure`; the vendor's own API root otherwise.
@@ -81,6 +81,14 @@ pub struct RawProvider {
     pub api_version: Option<Spanned<String>>,
     /// `anthropic-version` sent when the client names none.
     pub anthropic_version: Option<Spanned<String>>,
+    /// Bedrock: the AWS region (required).
+    pub region: Option<Spanned<String>>,
+    /// Bedrock: explicit keys (`env:NAME`); else the AWS credential chain.
+    pub aws_access_key_id: Option<Spanned<String>>,
+    pub aws_secret_access_key: Option<Spanned<String>>,
+    pub aws_session_token: Option<Spanned<String>>,
+    /// Bedrock: the shared credentials file profile.
+    pub aws_profile: Option<Spanned<String>>,
     #[serde(default)]
     pub deployments: BTreeMap<String, String>,
     #[serde(default)]

@@ -11,7 +11,7 @@ use keel_providers::openai::Flavor;
 use keel_providers::ExecutorConfig;
 use keel_providers::{anthropic, gemini};
 use keel_store::{Durability, WriterConfig};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use toml::Spanned;
 
 use super::raw::{RawConfig, RawProvider};
@@ -340,14 +340,21 @@ impl Ctx<'_> {
                 Some(anthropic::DEFAULT_BASE_URL),
             ),
             Some("gemini") => (ProviderKind::Gemini, Some(gemini::DEFAULT_BASE_URL)),
+            Some("bedrock") => (self.bedrock(i, p, env)?, None),
             Some(other) => {
                 let kind = p.kind.as_ref().map(|k| k.span());
                 return Err(self.error(
                     kind,
                     &key("kind"),
-                    format!("unknown kind '{other}'; use \"openai\", \"azure\", \"anthropic\" or \"gemini\""),
+                    format!("unknown kind '{other}'; use \"openai\", \"azure\", \"anthropic\", \"gemini\" or \"bedrock\""),
                 ));
             }
+        };
+        let default_base_url = match &kind {
+            ProviderKind::Bedrock { region, .. } => {
+                Some(format!("https://bedrock-runtime.{region}.amazonaws.com"))
+            }
+            _ => default_base_url.map(str::to_owned),
         };
         let base_url = match (&p.base_url, default_base_url) {
             (Some(url), _) => {
@@ -361,7 +368,7 @@ impl Ctx<'_> {
                 }
                 url.get_ref().clone()
             }
-            (None, Some(default)) => default.to_owned(),
+            (None, Some(default)) => default,
             (None, None) => {
                 return Err(self.at(
                     &p.name,
@@ -395,6 +402,46 @@ impl Ctx<'_> {
             discover: p.discover,
             headers: p.headers.clone().into_iter().collect(),
             stream_usage: p.stream_usage.unwrap_or(true),
+        })
+    }
+}
+
+impl Ctx<'_> {
+    /// The settings only a Bedrock provider has.
+    fn bedrock(
+        &self,
+        i: usize,
+        p: &RawProvider,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ProviderKind, ConfigError> {
+        let key = |field: &str| format!("providers[{i}].{field}");
+        let region = p.region.as_ref().ok_or_else(|| {
+            self.at(
+                &p.name,
+                &key("region"),
+                "Bedrock needs a region, e.g. \"us-east-1\"",
+            )
+        })?;
+        let secret = |v: &Option<Spanned<String>>, field: &str| {
+            v.as_ref()
+                .map(|v| self.secret(v, &key(field), env))
+                .transpose()
+        };
+        let access_key_id = secret(&p.aws_access_key_id, "aws_access_key_id")?;
+        let secret_access_key = secret(&p.aws_secret_access_key, "aws_secret_access_key")?;
+        if access_key_id.is_some() != secret_access_key.is_some() {
+            return Err(self.at(
+                &p.name,
+                &key("aws_secret_access_key"),
+                "aws_access_key_id and aws_secret_access_key go together",
+            ));
+        }
+        Ok(ProviderKind::Bedrock {
+            region: region.get_ref().trim().to_owned(),
+            access_key_id: access_key_id.map(|k| k.expose_secret().to_owned()),
+            secret_access_key,
+            session_token: secret(&p.aws_session_token, "aws_session_token")?,
+            profile: p.aws_profile.as_ref().map(|v| v.get_ref().clone()),
         })
     }
 }

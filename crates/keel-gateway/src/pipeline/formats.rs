@@ -5,7 +5,8 @@
 //! request and answer) lives with the stages that read and answer it.
 
 use bytes::Bytes;
-use keel_api::{anthropic, gemini};
+use keel_api::bedrock::eventstream::Message;
+use keel_api::{anthropic, bedrock, gemini};
 use keel_api::{ApiError, ErrorKind};
 use keel_providers::WireFormat;
 use serde_json::Value;
@@ -16,7 +17,7 @@ pub fn provider_request(format: WireFormat, openai_body: Bytes) -> Result<Bytes,
         WireFormat::OpenAi => return Ok(openai_body),
         WireFormat::Anthropic => anthropic::from_openai::request,
         WireFormat::Gemini => gemini::from_openai::request,
-        WireFormat::Bedrock => return Err(not_built(format)),
+        WireFormat::Bedrock => bedrock::from_openai::request,
     };
     let value: Value = serde_json::from_slice(&openai_body)
         .map_err(|e| ApiError::invalid("body", format!("the request body is not JSON: {e}")))?;
@@ -56,7 +57,7 @@ pub fn provider_answer(
         WireFormat::OpenAi => value,
         WireFormat::Anthropic => anthropic::to_openai::response(&value, requested_model)?,
         WireFormat::Gemini => gemini::to_openai::response(&value, requested_model)?,
-        WireFormat::Bedrock => return Err(not_built(format)),
+        WireFormat::Bedrock => bedrock::to_openai::response(&value, requested_model)?,
     };
     Ok(ProviderAnswer { openai, raw_usage })
 }
@@ -66,6 +67,7 @@ pub fn provider_answer(
 pub enum ProviderStream {
     Anthropic(anthropic::to_openai::StreamTranslator),
     Gemini(gemini::to_openai::StreamTranslator),
+    Bedrock(bedrock::to_openai::StreamTranslator),
 }
 
 impl ProviderStream {
@@ -74,31 +76,59 @@ impl ProviderStream {
     /// the relay hides it from clients that did not ask.
     pub fn new(format: WireFormat, requested_model: &str, created: u64) -> Option<ProviderStream> {
         match format {
-            WireFormat::OpenAi | WireFormat::Bedrock => None,
+            WireFormat::OpenAi => None,
             WireFormat::Anthropic => Some(ProviderStream::Anthropic(
                 anthropic::to_openai::StreamTranslator::new(requested_model, created, true),
             )),
             WireFormat::Gemini => Some(ProviderStream::Gemini(
                 gemini::to_openai::StreamTranslator::new(requested_model, created, true),
             )),
+            WireFormat::Bedrock => Some(ProviderStream::Bedrock(
+                bedrock::to_openai::StreamTranslator::new(requested_model, created, true),
+            )),
         }
     }
 
-    /// The chunk payloads for one upstream event's data.
+    /// The chunk payloads for one SSE event's data.
     pub fn on_event(&mut self, data: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), ApiError> {
         match self {
             ProviderStream::Anthropic(t) => t.on_event(data, out),
             ProviderStream::Gemini(t) => t.on_event(data, out),
+            ProviderStream::Bedrock(_) => Err(ApiError::new(
+                ErrorKind::UpstreamMalformed,
+                "the provider sent server-sent events instead of an AWS event stream",
+            )),
+        }
+    }
+
+    /// The chunk payloads for one AWS event stream message.
+    pub fn on_message(
+        &mut self,
+        message: &Message,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), ApiError> {
+        match self {
+            ProviderStream::Bedrock(t) => t.on_message(message, out),
+            _ => Err(ApiError::new(
+                ErrorKind::UpstreamMalformed,
+                "the provider sent an AWS event stream instead of server-sent events",
+            )),
         }
     }
 
     /// Chunks owed once the upstream stream has ended (Gemini reports its
     /// finish reasons and usage on events with no end marker; they are
     /// only known to be final here).
-    pub fn finish(&mut self, out: &mut Vec<Vec<u8>>) {
+    /// A format whose end cannot be told from the events (Bedrock's
+    /// `messageStop` missing) reports the cut here.
+    pub fn finish(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), ApiError> {
         match self {
-            ProviderStream::Anthropic(_) => {}
-            ProviderStream::Gemini(t) => t.finish(out),
+            ProviderStream::Anthropic(_) => Ok(()),
+            ProviderStream::Gemini(t) => {
+                t.finish(out);
+                Ok(())
+            }
+            ProviderStream::Bedrock(t) => t.finish(out),
         }
     }
 
@@ -107,13 +137,7 @@ impl ProviderStream {
         match self {
             ProviderStream::Anthropic(t) => t.provider_usage(),
             ProviderStream::Gemini(t) => t.provider_usage(),
+            ProviderStream::Bedrock(t) => t.provider_usage(),
         }
     }
-}
-
-fn not_built(format: WireFormat) -> ApiError {
-    ApiError::new(
-        ErrorKind::Internal,
-        format!("the {format:?} wire format is not available in this build"),
-    )
 }

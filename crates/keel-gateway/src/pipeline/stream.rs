@@ -12,19 +12,20 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use keel_api::anthropic::to_anthropic::StreamTranslator;
 use keel_api::anthropic::AnthropicError;
+use keel_api::bedrock::eventstream;
 use keel_api::sse::{Event, SseDecoder};
 use keel_api::{ApiError, ErrorKind};
 use keel_providers::executor::{body_stream, ByteStream};
-use keel_providers::WireFormat;
+use keel_providers::{StreamFraming, WireFormat};
 use keel_store::Outcome;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::formats::ProviderStream;
-use super::unary::upstream_status;
+use super::unary::{upstream_status, ErrorHeaders};
 use super::{record, reject, Prepared};
 use crate::error::{from_upstream, INVOCATION_ID_HEADER};
 use crate::invocation::{Answer, Call, Captured, Ending, Ingress};
@@ -55,13 +56,14 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         Err(e) => return reject(state, call, from_upstream(e, provider.name())).await,
     };
     let status = response.status().as_u16();
-    let is_sse = response
+    let framing = format.stream_framing();
+    let is_stream = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    if !(200..300).contains(&status) || !is_sse {
-        let retry_after = response.headers().get(RETRY_AFTER).cloned();
+        .is_some_and(|ct| ct.starts_with(framing_content_type(framing)));
+    if !(200..300).contains(&status) || !is_stream {
+        let error_headers = ErrorHeaders::of(response.headers());
         let deadline = tokio::time::Instant::now() + config.request_timeout;
         let body = match state.executor.read_body(response, deadline).await {
             Ok(b) => b,
@@ -77,7 +79,7 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
             );
             return reject(state, call, err).await;
         }
-        return upstream_status(state, call, status, body, retry_after).await;
+        return upstream_status(state, call, status, body, error_headers).await;
     }
     let id = call.id;
     // From here the response body notices a client that leaves.
@@ -85,7 +87,7 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
     let relay = Relay {
         core: Some(RelayCore {
             upstream: body_stream(response),
-            decoder: SseDecoder::new(MAX_EVENT_BYTES),
+            decoder: Framing::new(framing),
             scratch: Vec::with_capacity(8),
             payloads: Captured::default(),
             hide_usage: !p.include_usage,
@@ -139,7 +141,7 @@ struct Relay {
 
 struct RelayCore {
     upstream: ByteStream,
-    decoder: SseDecoder,
+    decoder: Framing,
     scratch: Vec<Event>,
     payloads: Captured,
     /// Drop the usage-only chunk Keel asked for on the client's behalf.
@@ -265,8 +267,12 @@ impl RelayCore {
     /// A failure (bad event, oversized event) stops the stream after the
     /// events before it have gone out; it is kept in `failure`.
     fn on_chunk(&mut self, chunk: Bytes) -> Option<Bytes> {
+        let decoder = match &mut self.decoder {
+            Framing::Sse(decoder) => decoder,
+            Framing::EventStream(_) => return self.on_event_stream_chunk(&chunk),
+        };
         self.scratch.clear();
-        let oversized = self.decoder.feed(chunk, &mut self.scratch).is_err();
+        let oversized = decoder.feed(chunk, &mut self.scratch).is_err();
         let mut out = Outbox::default();
         let events = std::mem::take(&mut self.scratch);
         for event in &events {
@@ -369,13 +375,50 @@ impl RelayCore {
         Ok(())
     }
 
+    /// [`RelayCore::on_chunk`] for an AWS event stream: binary messages,
+    /// each translated into OpenAI chunks.
+    fn on_event_stream_chunk(&mut self, chunk: &[u8]) -> Option<Bytes> {
+        let Framing::EventStream(decoder) = &mut self.decoder else {
+            return None;
+        };
+        let mut messages = Vec::new();
+        let framing_error = decoder.feed(chunk, &mut messages).err();
+        let mut out = Outbox::default();
+        for message in &messages {
+            if self.failure.is_some() {
+                break;
+            }
+            let Some(provider_stream) = self.provider_stream.as_mut() else {
+                break;
+            };
+            let mut chunks = std::mem::take(&mut self.chunks);
+            chunks.clear();
+            if let Err(err) = provider_stream.on_message(message, &mut chunks) {
+                self.failure = Some(err);
+            }
+            self.on_translated_chunks(&mut chunks, &mut out);
+            self.chunks = chunks;
+        }
+        if let (Some(e), None) = (framing_error, &self.failure) {
+            self.failure = Some(ApiError::new(
+                ErrorKind::UpstreamMalformed,
+                format!("the provider sent a broken event stream: {e}"),
+            ));
+        }
+        out.take()
+    }
+
     /// The upstream ended: chunks a provider translation still owes (the
-    /// usage of a format that reports it last), for the client.
+    /// usage of a format that reports it last), for the client. A format
+    /// that can tell the answer was cut short says so in `failure`.
     fn on_upstream_end(&mut self) -> Option<Bytes> {
         let provider_stream = self.provider_stream.as_mut()?;
         let mut chunks = std::mem::take(&mut self.chunks);
         chunks.clear();
-        provider_stream.finish(&mut chunks);
+        let ended = provider_stream.finish(&mut chunks);
+        if let Err(err) = ended {
+            self.failure.get_or_insert(err);
+        }
         let mut out = Outbox::default();
         self.on_translated_chunks(&mut chunks, &mut out);
         self.chunks = chunks;
@@ -561,6 +604,31 @@ impl RelayCore {
             billable: self.first_event.is_some(),
         };
         record(&self.state, self.call, ending).await;
+    }
+}
+
+/// Cuts the upstream's bytes into events.
+enum Framing {
+    Sse(SseDecoder),
+    EventStream(eventstream::Decoder),
+}
+
+impl Framing {
+    fn new(framing: StreamFraming) -> Framing {
+        match framing {
+            StreamFraming::Sse => Framing::Sse(SseDecoder::new(MAX_EVENT_BYTES)),
+            StreamFraming::AwsEventStream => {
+                Framing::EventStream(eventstream::Decoder::new(MAX_EVENT_BYTES))
+            }
+        }
+    }
+}
+
+/// The content type a stream of this framing comes with.
+fn framing_content_type(framing: StreamFraming) -> &'static str {
+    match framing {
+        StreamFraming::Sse => "text/event-stream",
+        StreamFraming::AwsEventStream => "application/vnd.amazon.eventstream",
     }
 }
 

@@ -9,7 +9,7 @@ use http::header::{HeaderValue, RETRY_AFTER};
 use keel_api::anthropic::from_openai_error;
 use keel_api::assemble::{summarize_response, ResponseSummary};
 use keel_api::error::{error_body, is_openai_error_body};
-use keel_api::gemini;
+use keel_api::{bedrock, gemini};
 use keel_api::{ApiError, ErrorKind};
 use keel_providers::{Operation, Route, WireFormat};
 use keel_store::Outcome;
@@ -35,7 +35,7 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         Err(e) => return reject(state, call, from_upstream(e, provider.name())).await,
     };
     let status = response.status().as_u16();
-    let retry_after = response.headers().get(RETRY_AFTER).cloned();
+    let error_headers = ErrorHeaders::of(response.headers());
     let body = match state.executor.read_body(response, deadline).await {
         Ok(b) => b,
         Err(e) => {
@@ -45,7 +45,7 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
         }
     };
     if !(200..300).contains(&status) {
-        return upstream_status(state, call, status, body, retry_after).await;
+        return upstream_status(state, call, status, body, error_headers).await;
     }
     let (reply, summary) = match read_answer(&call, &p.route, &body) {
         Ok(answer) => answer,
@@ -163,8 +163,12 @@ pub async fn upstream_status(
     call: Call,
     status: u16,
     body: Bytes,
-    retry_after: Option<HeaderValue>,
+    headers: ErrorHeaders,
 ) -> Response {
+    let ErrorHeaders {
+        retry_after,
+        error_type,
+    } = headers;
     let provider = call
         .route
         .as_ref()
@@ -219,6 +223,10 @@ pub async fn upstream_status(
                     .map(Bytes::from)
                     .unwrap_or_else(generic),
             ),
+            WireFormat::Bedrock => {
+                let (status, body) = bedrock::openai_error(status, error_type.as_deref(), &body);
+                (status, Bytes::from(body))
+            }
             _ => (status, generic()),
         },
     };
@@ -250,6 +258,27 @@ pub async fn upstream_status(
     json_response(status_out, body_out, &id, retry_after)
 }
 
+/// The headers of an upstream error answer that shape Keel's answer.
+pub struct ErrorHeaders {
+    /// Passed on, so clients back off as the provider asks.
+    retry_after: Option<HeaderValue>,
+    /// Bedrock names its error type in `x-amzn-ErrorType`.
+    error_type: Option<String>,
+}
+
+impl ErrorHeaders {
+    /// Reads them off an upstream response.
+    pub fn of(headers: &http::HeaderMap) -> ErrorHeaders {
+        ErrorHeaders {
+            retry_after: headers.get(RETRY_AFTER).cloned(),
+            error_type: headers
+                .get(bedrock::error::ERROR_TYPE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+}
+
 /// Whether an upstream error means the provider refused Keel's own
 /// credentials (not the caller's fault): 401/403 anywhere, and Gemini's 400
 /// `API_KEY_INVALID`.
@@ -274,10 +303,18 @@ fn upstream_message(body: &[u8]) -> Option<String> {
         Object { message: String },
         Text(String),
     }
+    /// Bedrock's errors: `{"message": …}`.
+    #[derive(serde::Deserialize)]
+    struct Bare {
+        message: String,
+    }
     if let Ok(env) = serde_json::from_slice::<Envelope>(body) {
         return Some(match env.error {
             Inner::Object { message } | Inner::Text(message) => message,
         });
+    }
+    if let Ok(bare) = serde_json::from_slice::<Bare>(body) {
+        return Some(bare.message);
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();

@@ -115,39 +115,15 @@ async fn an_openai_stream_from_claude_arrives_as_chunks_with_usage() {
 #[tokio::test]
 async fn openai_tool_calls_round_trip_through_claude_with_stable_ids() {
     let gw = claude_gateway().await;
-    let tools = json!([{"type": "function", "function": {"name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-        "required": ["city"]}}}]);
-    let resp = gw
-        .chat(json!({"model": "claude/fake-chat", "tools": tools,
-            "messages": user("weather in Paris")}))
-        .await;
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
-    let call = &body["choices"][0]["message"]["tool_calls"][0];
-    let call_id = call["id"].as_str().unwrap().to_owned();
+    let (call_id, second) =
+        weather_round_trip(&gw, "claude/fake-chat", json!({"tool_choice": "none"})).await;
     assert!(call_id.starts_with("toolu_"), "{call_id}");
-    assert_eq!(call["function"]["name"], "get_weather");
-    let args: Value =
-        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
-    assert!(args["city"].is_string());
-    let resp = gw
-        .chat(
-            json!({"model": "claude/fake-chat", "tools": tools, "tool_choice": "none",
-            "messages": [
-                {"role": "user", "content": "weather in Paris"},
-                {"role": "assistant", "content": null, "tool_calls": [call]},
-                {"role": "tool", "tool_call_id": call_id, "content": "sunny"}]}),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    let (_, upstream) = gw.stop().await;
-    let second = &posts(&upstream)[1].body;
     assert_eq!(second["messages"][1]["content"][0]["id"], call_id.as_str());
     assert_eq!(
         second["messages"][2]["content"][0]["tool_use_id"],
         call_id.as_str()
     );
+    gw.stop().await;
 }
 
 #[tokio::test]

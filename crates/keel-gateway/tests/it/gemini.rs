@@ -77,43 +77,7 @@ async fn an_openai_client_is_answered_by_gemini() {
 #[tokio::test]
 async fn gemini_streams_reach_both_kinds_of_client() {
     let gw = gemini().await;
-    let resp = gw
-        .chat(json!({"model": "gemini/fake-chat", "stream": true,
-            "stream_options": {"include_usage": true}, "messages": user("one two three")}))
-        .await;
-    assert_eq!(resp.status(), 200);
-    let openai_id = invocation_id(&resp);
-    let chunks = openai_chunks(&resp.text().await.unwrap());
-    let text = chunk_text(&chunks);
-    assert_eq!(text, "Echo: one two three");
-    let last = chunks.last().unwrap();
-    assert_eq!(
-        (
-            last["usage"]["prompt_tokens"].as_u64(),
-            last["usage"]["completion_tokens"].as_u64()
-        ),
-        (Some(6), Some(4))
-    );
-
-    let resp = gw
-        .messages(
-            json!({"model": "gemini/fake-chat", "max_tokens": 64, "stream": true,
-            "messages": [{"role": "user", "content": "four five"}]}),
-        )
-        .await;
-    let text = resp.text().await.unwrap();
-    let names: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("event: "))
-        .collect();
-    assert_eq!(names.first(), Some(&"message_start"));
-    assert_eq!(names.last(), Some(&"message_stop"));
-    let said: String = sse_data(&text)
-        .iter()
-        .map(|d| serde_json::from_str::<Value>(d).unwrap())
-        .filter_map(|e| e["delta"]["text"].as_str().map(str::to_owned))
-        .collect();
-    assert_eq!(said, "Echo: four five");
+    let openai_id = stream_to_both_doors(&gw, "gemini").await;
     let (records, upstream) = gw.stop().await;
     let stream_path = &posts(&upstream)[0].path;
     assert!(
@@ -133,31 +97,9 @@ async fn gemini_streams_reach_both_kinds_of_client() {
 #[tokio::test]
 async fn gemini_function_calls_get_ids_and_results_find_their_function() {
     let gw = gemini().await;
-    let tools = json!([{"type": "function", "function": {"name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-        "required": ["city"]}}}]);
-    let body: Value = gw
-        .chat(json!({"model": "gemini/fake-chat", "tools": tools, "messages": user("weather?")}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
-    let call = body["choices"][0]["message"]["tool_calls"][0].clone();
-    let call_id = call["id"].as_str().unwrap().to_owned();
+    let (call_id, sent) =
+        weather_round_trip(&gw, "gemini/fake-chat", json!({"tool_choice": "none"})).await;
     assert!(!call_id.is_empty());
-    let resp = gw
-        .chat(
-            json!({"model": "gemini/fake-chat", "tools": tools, "tool_choice": "none",
-            "messages": [
-                {"role": "user", "content": "weather?"},
-                {"role": "assistant", "content": null, "tool_calls": [call]},
-                {"role": "tool", "tool_call_id": call_id, "content": "sunny"}]}),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    let (_, upstream) = gw.stop().await;
-    let sent = &posts(&upstream)[1].body;
     let response = &sent["contents"][2]["parts"][0]["functionResponse"];
     assert_eq!(response["name"], "get_weather");
     assert_eq!(response["id"], call_id.as_str());

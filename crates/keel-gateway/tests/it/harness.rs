@@ -217,6 +217,86 @@ pub fn chunk_text(chunks: &[serde_json::Value]) -> String {
         .collect()
 }
 
+/// Streams "one two three" from `provider`'s `fake-chat` to an OpenAI client
+/// (with usage) and "four five" to an Anthropic client, checking what each
+/// sees. Returns the OpenAI call's invocation id.
+pub async fn stream_to_both_doors(gw: &Gateway, provider: &str) -> String {
+    use serde_json::{json, Value};
+    let model = format!("{provider}/fake-chat");
+    let resp = gw
+        .chat(json!({"model": model, "stream": true,
+            "stream_options": {"include_usage": true}, "messages": user("one two three")}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let id = invocation_id(&resp);
+    let chunks = openai_chunks(&resp.text().await.unwrap());
+    assert_eq!(chunk_text(&chunks), "Echo: one two three");
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(
+        (
+            &last["usage"]["prompt_tokens"],
+            &last["usage"]["completion_tokens"]
+        ),
+        (&json!(6), &json!(4))
+    );
+    let resp = gw
+        .messages(json!({"model": model, "max_tokens": 64, "stream": true,
+            "messages": [{"role": "user", "content": "four five"}]}))
+        .await;
+    let text = resp.text().await.unwrap();
+    let events: Vec<Value> = sse_data(&text)
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let said: String = events
+        .iter()
+        .filter_map(|e| e["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(said, "Echo: four five");
+    assert_eq!(events.first().unwrap()["type"], "message_start");
+    assert_eq!(events.last().unwrap()["type"], "message_stop");
+    id
+}
+
+/// Asks `model` for the weather with one tool, then sends its tool call and
+/// a result back (with `follow_up` merged into the second request). Returns
+/// the call's id and the body the upstream received for the second turn.
+pub async fn weather_round_trip(
+    gw: &Gateway,
+    model: &str,
+    follow_up: serde_json::Value,
+) -> (String, serde_json::Value) {
+    use serde_json::{json, Value};
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+        "required": ["city"]}}}]);
+    let body: Value = gw
+        .chat(json!({"model": model, "tools": tools, "messages": user("weather?")}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls", "{body}");
+    let call = body["choices"][0]["message"]["tool_calls"][0].clone();
+    assert_eq!(call["function"]["name"], "get_weather");
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert!(args["city"].is_string(), "{args}");
+    let call_id = call["id"].as_str().unwrap().to_owned();
+    let mut second = json!({"model": model, "tools": tools, "messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": null, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call_id, "content": "sunny"}]});
+    if let (Some(second), Value::Object(extra)) = (second.as_object_mut(), follow_up) {
+        second.extend(extra);
+    }
+    let resp = gw.chat(second).await;
+    assert_eq!(resp.status(), 200);
+    let sent = posts(&gw.upstream).last().unwrap().body.clone();
+    (call_id, sent)
+}
+
 pub fn user(content: &str) -> serde_json::Value {
     serde_json::json!([{"role": "user", "content": content}])
 }

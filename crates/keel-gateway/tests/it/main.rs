@@ -10,6 +10,7 @@
 
 mod harness;
 
+mod bedrock;
 mod chat;
 mod claude;
 mod errors;

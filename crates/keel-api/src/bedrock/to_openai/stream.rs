@@ -49,6 +49,8 @@ pub struct StreamTranslator {
     stopped: bool,
     /// `metadata` or an error arrived: nothing more is translated.
     finished: bool,
+    /// The `metadata` event's `usage`, as Bedrock sent it.
+    usage: Option<Value>,
 }
 
 impl StreamTranslator {
@@ -68,7 +70,14 @@ impl StreamTranslator {
             next_tool: 0,
             stopped: false,
             finished: false,
+            usage: None,
         }
+    }
+
+    /// The usage Bedrock reported in its `metadata` event, as it came, for
+    /// the record.
+    pub fn provider_usage(&self) -> Option<Value> {
+        self.usage.clone()
     }
 
     /// Names the chunks after Bedrock's request id (`x-amzn-RequestId`).
@@ -176,6 +185,7 @@ impl StreamTranslator {
             }
             "metadata" => {
                 self.finished = true;
+                self.usage = event.get("usage").filter(|u| u.is_object()).cloned();
                 if self.include_usage {
                     let mut last = self.head();
                     last["choices"] = json!([]);
