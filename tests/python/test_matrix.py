@@ -293,3 +293,40 @@ def test_anthropic_sdk_count_tokens(claude: anthropic.Anthropic, provider: str):
         model=model(provider), system="be brief", messages=[{"role": "user", "content": "hello over there"}]
     )
     assert counted.input_tokens > 0
+
+
+# --------------------------------------------------------------------------- same format, no translation
+
+
+def test_anthropic_sdk_thinking_and_betas_reach_claude_unchanged(fake: FakeUpstream, claude: anthropic.Anthropic):
+    marker = "thinking-marker"
+    with claude.messages.stream(
+        model=model("claude"),
+        max_tokens=64,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        extra_body={"top_k": 5},
+        extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14"},
+        messages=[{"role": "user", "content": f"think about {marker}"}],
+    ) as stream:
+        final = stream.get_final_message()
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.content[0].thinking and final.content[0].signature
+    assert final.content[1].text == f"Echo: think about {marker}"
+    sent = fake.wait_request(marker)
+    assert sent["path"] == "/v1/messages"
+    assert sent["headers"]["anthropic-beta"] == "interleaved-thinking-2025-05-14"
+    assert sent["headers"]["x-api-key"] == "anthropic-test-key", "Keel's provider key, not the client's"
+    assert sent["body"]["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert sent["body"]["top_k"] == 5
+
+
+@pytest.mark.parametrize("provider", [p for p in PROVIDERS if p != "claude"])
+def test_thinking_is_refused_where_it_would_be_lost(claude: anthropic.Anthropic, provider: str):
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        claude.messages.create(
+            model=model(provider),
+            max_tokens=64,
+            thinking={"type": "enabled", "budget_tokens": 1024},
+            messages=[{"role": "user", "content": "x"}],
+        )
+    assert "thinking" in refused.value.message

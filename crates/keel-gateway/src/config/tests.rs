@@ -104,3 +104,31 @@ fn zero_config_uses_openai_env() {
         "no key, no provider: serve and say so on /health/ready"
     );
 }
+
+#[test]
+fn vendor_kinds_default_to_their_own_api_roots() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config/cases");
+    let c = load(
+        Some(&dir.join("native_kinds.toml")),
+        Overrides::default(),
+        &env,
+    )
+    .unwrap();
+    let urls: Vec<&str> = c.providers.iter().map(|p| p.base_url.as_str()).collect();
+    assert_eq!(
+        urls,
+        [
+            "https://api.anthropic.com",
+            "https://generativelanguage.googleapis.com",
+            "https://bedrock-runtime.us-west-2.amazonaws.com"
+        ]
+    );
+    assert!(matches!(
+        &c.providers[0].kind,
+        ProviderKind::Anthropic { version } if version == "2023-06-01"
+    ));
+    assert!(matches!(
+        &c.providers[2].kind,
+        ProviderKind::Bedrock { region, access_key_id: Some(_), .. } if region == "us-west-2"
+    ));
+}

@@ -13,6 +13,7 @@ const CLAUDE_MODELS: &[&str] = &[
     "fault-429",
     "fault-529",
     "fault-stream-error",
+    "fault-slow-stream",
 ];
 
 /// A gateway whose provider `claude` is the fake's Anthropic API.
@@ -309,4 +310,35 @@ async fn count_tokens_is_asked_of_claude_and_estimated_elsewhere() {
     assert!(records.iter().all(|r| r.cost_usd.is_none()));
     let posted: Vec<_> = posts(&upstream).into_iter().map(|r| r.path).collect();
     assert_eq!(posted, ["/v1/messages/count_tokens"]);
+}
+
+#[tokio::test]
+async fn a_client_leaving_a_passed_through_stream_is_still_billed() {
+    use futures_util::StreamExt;
+    let gw = claude_gateway().await;
+    let resp = gw
+        .messages(
+            json!({"model": "claude/fault-slow-stream", "max_tokens": 64, "stream": true,
+            "messages": [{"role": "user", "content": "a b c d e f g h"}]}),
+        )
+        .await;
+    let id = invocation_id(&resp);
+    let mut body = resp.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(first.starts_with(b"event: message_start"));
+    drop(body);
+    assert!(
+        gw.upstream
+            .wait_streams_completed(1, std::time::Duration::from_secs(10))
+            .await,
+        "Keel kept reading the upstream to its end"
+    );
+    let (records, _) = gw.stop().await;
+    let r = record(&records, &id);
+    assert_eq!((r.status, r.outcome.as_str()), (499, "client_disconnected"));
+    assert_eq!(
+        r.token_source, "provider",
+        "usage read after the client left"
+    );
+    assert_eq!(r.output_tokens, 9);
 }
