@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Keel overhead benchmark, one command: builds release binaries, starts the
 # fast fake upstream and Keel in front of it, runs keel-bench (direct vs
-# through Keel, same run), then stops everything it started.
+# through Keel, same run) and keel-translate-bench (each format
+# translation's CPU cost, in-process), then stops everything it started.
 #
 #   bench/run.sh                 full run (about 2.5 minutes)
 #   bench/run.sh --quick         smoke run (about 30 s, noisy numbers)
@@ -129,4 +130,15 @@ EOF
   bench_args+=(--keel "http://127.0.0.1:$KEEL_PORT/v1" --keel-key bench-key --keel-pid "$KEEL_PID")
 fi
 
-"$BIN/keel-bench" "${bench_args[@]}" "${pass[@]}"
+status=0
+"$BIN/keel-bench" "${bench_args[@]}" "${pass[@]}" || status=$?
+
+# The translations alone, in-process: stable where end-to-end differences of
+# a few microseconds are lost in scheduling noise.
+if ! $direct_only && ! $baseline_proxy; then
+  echo
+  echo "## Translation cost (in-process)"
+  echo
+  "$BIN/keel-translate-bench"
+fi
+exit "$status"

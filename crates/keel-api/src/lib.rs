@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod assemble;
 pub mod bedrock;
 pub mod chat;
+pub mod chunk;
 pub mod embeddings;
 pub mod error;
 pub mod gemini;

@@ -71,8 +71,15 @@ impl PriceCatalog {
 
     /// The price of the first name that has one: callers pass the most
     /// specific name first (requested, upstream model, reported version).
+    /// A Bedrock model id (`us.anthropic.claude-sonnet-4-5-20250929-v1:0`)
+    /// is priced as the vendor's own model id when it has no price itself.
     pub fn find<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Option<Price> {
-        names.into_iter().find_map(|n| self.prices.get(n).copied())
+        names.into_iter().find_map(|n| {
+            self.prices
+                .get(n)
+                .or_else(|| bedrock_vendor_id(n).and_then(|id| self.prices.get(id)))
+                .copied()
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -84,10 +91,50 @@ impl PriceCatalog {
     }
 }
 
+/// The vendor's model id inside a Bedrock model id: without the
+/// cross-region prefix (`us.`, `eu.`, `apac.`, `global.`…), the provider
+/// prefix (`anthropic.`, `meta.`…) and the version suffix (`-v1:0`).
+fn bedrock_vendor_id(id: &str) -> Option<&str> {
+    const REGIONS: [&str; 8] = ["us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"];
+    let id = match id.split_once('.') {
+        Some((region, rest)) if REGIONS.contains(&region) => rest,
+        _ => id,
+    };
+    let (provider, model) = id.split_once('.')?;
+    let is_provider = !provider.is_empty()
+        && provider
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !is_provider {
+        return None;
+    }
+    let version = model.rfind("-v").filter(|&i| {
+        let suffix = &model[i + 2..];
+        !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit() || b == b':')
+    });
+    Some(version.map_or(model, |i| &model[..i]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use keel_api::TokenSource;
+
+    #[test]
+    fn bedrock_ids_are_priced_as_the_vendors_model() {
+        let c = PriceCatalog::load([]).unwrap();
+        let direct = c.find(["claude-sonnet-4-5-20250929"]).unwrap();
+        for id in [
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "global.anthropic.claude-sonnet-4-5-20250929-v1",
+        ] {
+            assert_eq!(c.find([id]), Some(direct), "{id}");
+        }
+        assert_eq!(bedrock_vendor_id("gpt-4o"), None);
+        assert_eq!(bedrock_vendor_id("gemini-2.5-flash"), None);
+        assert!(c.find(["us.anthropic.no-such-model-v1:0"]).is_none());
+    }
 
     #[test]
     fn shipped_catalog_loads_and_covers_the_big_three() {

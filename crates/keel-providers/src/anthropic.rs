@@ -110,6 +110,10 @@ impl Provider for AnthropicProvider {
         })
     }
 
+    fn reads_client_headers(&self) -> bool {
+        true
+    }
+
     fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, String> {
         // `{"data": [{"type": "model", "id": …}], "has_more": …}`: the ids sit
         // where OpenAI's do.

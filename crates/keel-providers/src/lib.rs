@@ -111,6 +111,11 @@ pub trait Provider: Send + Sync + 'static {
     fn stream_usage(&self) -> bool {
         true
     }
+    /// Whether [`CallSpec::client_headers`] matters to this adapter; when
+    /// not, the gateway passes an empty map and saves copying the client's.
+    fn reads_client_headers(&self) -> bool {
+        false
+    }
 }
 
 /// Adds a provider's configured extra headers, refusing invalid ones with a

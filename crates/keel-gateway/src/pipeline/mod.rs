@@ -136,6 +136,7 @@ async fn prepare_count_tokens(
     let route = route(state, call, &head.model)?;
     if route.provider.format() == WireFormat::Anthropic {
         return Ok(Counted::Upstream(Prepared {
+            client_headers: forwarded_headers(&route, headers),
             body: head
                 .upstream_body(&route.upstream_model)
                 .map(Bytes::from)
@@ -143,7 +144,6 @@ async fn prepare_count_tokens(
             route,
             include_usage: false,
             choices: 1,
-            client_headers: headers.clone(),
         }));
     }
     // The same checks as a Messages call; max_tokens is not part of a count.
@@ -230,11 +230,11 @@ fn prepare_openai_chat(
     let route = route(state, call, &request.facts.model)?;
     let body = to_provider(&request, &route, &body)?;
     Ok(Prepared {
+        client_headers: forwarded_headers(&route, headers),
         body,
         route,
         include_usage: request.facts.include_usage,
         choices: request.facts.n,
-        client_headers: headers.clone(),
     })
 }
 
@@ -261,12 +261,22 @@ fn prepare_anthropic_chat(
         to_provider(&ChatRequest::parse(&openai)?, &route, &openai)?
     };
     Ok(Prepared {
+        client_headers: forwarded_headers(&route, headers),
         body,
         route,
         include_usage: false,
         choices: 1,
-        client_headers: headers.clone(),
     })
+}
+
+/// The client's headers when the routed provider reads some of them
+/// (e.g. `anthropic-beta`); an empty map (no copy) otherwise.
+fn forwarded_headers(route: &Route, headers: &HeaderMap) -> HeaderMap {
+    if route.provider.reads_client_headers() {
+        headers.clone()
+    } else {
+        HeaderMap::new()
+    }
 }
 
 /// An OpenAI chat request as the routed provider's body. `original` is the
@@ -305,11 +315,11 @@ async fn prepare_embeddings(
     let route = route(state, call, &request.model)?;
     let upstream_body = request.upstream_body(&route.upstream_model, body.len());
     Ok(Prepared {
+        client_headers: forwarded_headers(&route, headers),
         body: upstream_body.map(Bytes::from).unwrap_or(body),
         route,
         include_usage: false,
         choices: 1,
-        client_headers: headers.clone(),
     })
 }
 

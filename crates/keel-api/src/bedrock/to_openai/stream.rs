@@ -223,13 +223,8 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Vec<u8> {
-        let mut chunk = self.head();
-        chunk["choices"] = json!([{"index": 0, "delta": delta, "logprobs": null,
-            "finish_reason": finish}]);
-        if self.include_usage {
-            chunk["usage"] = Value::Null;
-        }
-        chunk.to_string().into_bytes()
+        crate::chunk::ChunkHead::new(&self.id, self.created, &self.model, self.include_usage)
+            .chunk(0, &delta, finish)
     }
 }
 

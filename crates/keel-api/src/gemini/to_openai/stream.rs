@@ -238,13 +238,8 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, index: u64, delta: Value, finish: Option<&str>) -> Vec<u8> {
-        let mut chunk = self.head();
-        chunk["choices"] = json!([{"index": index, "delta": delta, "logprobs": null,
-            "finish_reason": finish}]);
-        if self.include_usage {
-            chunk["usage"] = Value::Null;
-        }
-        chunk.to_string().into_bytes()
+        crate::chunk::ChunkHead::new(&self.id, self.created, &self.model, self.include_usage)
+            .chunk(index, &delta, finish)
     }
 }
 
