@@ -102,6 +102,7 @@ pub async fn forward(state: &Arc<AppState>, mut call: Call, p: Prepared) -> Resp
             ),
             chunks: Vec::new(),
             passthrough: call.ingress.format() == format,
+            error_passed_on: false,
             translator: (call.ingress == Ingress::Anthropic && format != WireFormat::Anthropic)
                 .then(|| {
                     let model = call.requested_model.as_deref().unwrap_or_default();
@@ -162,6 +163,8 @@ struct RelayCore {
     /// The client speaks the provider's format: it gets the provider's
     /// events as they came, and the chunks are only observed.
     passthrough: bool,
+    /// The provider's own error event already went to the client.
+    error_passed_on: bool,
     /// Turns OpenAI chunks into Anthropic events for `/v1/messages` clients
     /// of a provider that does not speak Anthropic.
     translator: Option<StreamTranslator>,
@@ -321,13 +324,17 @@ impl RelayCore {
         } else {
             provider_stream.on_event(&event.data, &mut chunks)
         };
+        let failed = translated.is_err();
         if let Err(err) = translated {
-            self.failure = Some(ApiError::new(err.kind, err.message));
+            self.failure = Some(err);
         }
         self.on_translated_chunks(&mut chunks, out);
         self.chunks = chunks;
-        if self.passthrough && self.failure.is_none() {
+        if self.passthrough && (self.failure.is_none() || failed) {
+            // Same format: the client gets the provider's own event, its
+            // own `error` event included (which then ends the stream).
             out.push(event.raw.clone());
+            self.error_passed_on = failed;
         }
     }
 
@@ -523,6 +530,7 @@ impl RelayCore {
                 Outcome::UpstreamError,
                 Some((err.kind.class(), err.message.clone())),
                 match self.call.ingress {
+                    _ if self.error_passed_on => Bytes::new(),
                     Ingress::Anthropic => {
                         Bytes::from(AnthropicError::from_api_error(&err).to_sse_event())
                     }

@@ -263,7 +263,12 @@ async fn claude_errors_reach_each_client_in_its_own_shape() {
         )
         .await;
     let text = resp.text().await.unwrap();
-    assert!(text.contains("event: error"), "{text}");
+    // The provider's own error event, once, ends the passed-through stream.
+    assert_eq!(text.matches("event: error").count(), 1, "{text}");
+    assert!(
+        text.ends_with(keel_testkit::anthropic::OVERLOADED_EVENT),
+        "{text}"
+    );
     assert!(!text.contains("message_stop"));
     let (records, _) = gw.stop().await;
     assert_eq!(records.len(), 4);
