@@ -41,6 +41,9 @@ pub struct Usage {
     pub output_tokens: u64,
     /// Input tokens served from the provider's prompt cache (a subset of input).
     pub cached_tokens: u64,
+    /// Input tokens written to the provider's prompt cache (a subset of
+    /// input, priced apart by Anthropic and Bedrock).
+    pub cache_write_tokens: u64,
     /// Output tokens spent on hidden reasoning (a subset of output).
     pub reasoning_tokens: u64,
     pub source: TokenSource,
@@ -83,6 +86,7 @@ impl From<&OpenAiUsage> for Usage {
                 .as_ref()
                 .and_then(|d| d.cached_tokens)
                 .unwrap_or(0),
+            cache_write_tokens: 0,
             reasoning_tokens: u
                 .completion_tokens_details
                 .as_ref()
@@ -91,6 +95,16 @@ impl From<&OpenAiUsage> for Usage {
             source: TokenSource::Provider,
         }
     }
+}
+
+/// The cache-write count in a provider's own usage object: Anthropic's
+/// `cache_creation_input_tokens` or Bedrock's `cacheWriteInputTokens`
+/// (OpenAI and Gemini report none).
+pub fn cache_write_tokens(provider_usage: &serde_json::Value) -> u64 {
+    ["cache_creation_input_tokens", "cacheWriteInputTokens"]
+        .iter()
+        .find_map(|k| provider_usage.get(k).and_then(serde_json::Value::as_u64))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -276,7 +276,7 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
     // The provider bills what it produced, even if the client left or the
     // stream broke later; an answer that never came bills nothing.
     let billable = call.route.is_some() && ending.billable;
-    let usage = summary
+    let mut usage = summary
         .usage
         .or_else(|| {
             billable
@@ -291,6 +291,10 @@ fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocation {
                 .flatten()
         })
         .unwrap_or_default();
+    // OpenAI's shape has no cache writes; the provider's own usage does.
+    if let Some(raw) = &summary.raw_usage {
+        usage.cache_write_tokens = keel_api::usage::cache_write_tokens(raw);
+    }
     r.input_tokens = usage.input_tokens as i64;
     r.output_tokens = usage.output_tokens as i64;
     r.cached_tokens = usage.cached_tokens as i64;
@@ -345,6 +349,7 @@ fn estimate(
         input_tokens: input,
         output_tokens: output,
         cached_tokens: 0,
+        cache_write_tokens: 0,
         reasoning_tokens: 0,
         source: TokenSource::Estimated,
     })

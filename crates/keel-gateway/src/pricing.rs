@@ -22,13 +22,19 @@ pub struct Price {
 }
 
 impl Price {
-    /// The cost of `usage` in USD.
+    /// The cost of `usage` in USD: cache reads and cache writes at their
+    /// own prices (the input price when the catalog has none), the rest of
+    /// the input and the output at theirs.
     pub fn cost(&self, usage: &Usage) -> f64 {
         let cached = usage.cached_tokens.min(usage.input_tokens);
-        let uncached = usage.input_tokens - cached;
+        let written = usage
+            .cache_write_tokens
+            .min(usage.input_tokens - cached);
+        let plain = usage.input_tokens - cached - written;
         let per_token = |per_million: f64, tokens: u64| per_million * tokens as f64 / 1_000_000.0;
-        per_token(self.input, uncached)
+        per_token(self.input, plain)
             + per_token(self.cached_input.unwrap_or(self.input), cached)
+            + per_token(self.cache_write.unwrap_or(self.input), written)
             + per_token(self.output, usage.output_tokens)
     }
 }
@@ -174,10 +180,37 @@ mod tests {
             input_tokens: 1_000_000,
             output_tokens: 500_000,
             cached_tokens: 400_000,
+            cache_write_tokens: 0,
             reasoning_tokens: 0,
             source: TokenSource::Provider,
         };
         // 600k × $2 + 400k × $0.5 + 500k × $8 = 1.2 + 0.2 + 4.0
         assert!((p.cost(&usage) - 5.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cache_writes_cost_their_own_price() {
+        let p = Price {
+            input: 3.0,
+            output: 15.0,
+            cached_input: Some(0.3),
+            cache_write: Some(3.75),
+        };
+        let usage = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 0,
+            cached_tokens: 500_000,
+            cache_write_tokens: 250_000,
+            reasoning_tokens: 0,
+            source: TokenSource::Provider,
+        };
+        // 250k × $3 + 500k × $0.3 + 250k × $3.75
+        assert!((p.cost(&usage) - (0.75 + 0.15 + 0.9375)).abs() < 1e-9);
+        let unpriced = Price {
+            cache_write: None,
+            ..p
+        };
+        // Without a cache-write price, writes cost as plain input.
+        assert!((unpriced.cost(&usage) - (0.75 + 0.15 + 0.75)).abs() < 1e-9);
     }
 }

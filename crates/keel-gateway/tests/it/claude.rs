@@ -16,12 +16,22 @@ const CLAUDE_MODELS: &[&str] = &[
     "fault-slow-stream",
 ];
 
-/// A gateway whose provider `claude` is the fake's Anthropic API.
+/// A gateway whose provider `claude` is the fake's Anthropic API, with a
+/// price for `fake-cached` that has every kind of input token.
 async fn claude_gateway() -> Gateway {
     gateway_with(|c| {
         let base = c.providers[0].base_url.trim_end_matches("/v1").to_owned();
         c.providers
             .insert(0, anthropic_provider("claude", &base, CLAUDE_MODELS));
+        c.prices.insert(
+            "fake-cached".into(),
+            RawPrice {
+                input: 1.0,
+                output: 2.0,
+                cached_input: Some(0.5),
+                cache_write: Some(3.0),
+            },
+        );
     })
     .await
 }
@@ -84,6 +94,10 @@ async fn an_openai_client_is_answered_by_claude() {
         "Anthropic's own usage kept"
     );
     assert_eq!(raw["input_tokens"], 2);
+    // Per million: 2 plain × $1 + 4 cache reads × $0.5 + 2 cache writes × $3
+    // + 4 output × $2.
+    let cost = r.cost_usd.unwrap();
+    assert!((cost - 18e-6).abs() < 1e-12, "{cost}");
 }
 
 #[tokio::test]
