@@ -27,9 +27,7 @@ impl Price {
     /// the input and the output at theirs.
     pub fn cost(&self, usage: &Usage) -> f64 {
         let cached = usage.cached_tokens.min(usage.input_tokens);
-        let written = usage
-            .cache_write_tokens
-            .min(usage.input_tokens - cached);
+        let written = usage.cache_write_tokens.min(usage.input_tokens - cached);
         let plain = usage.input_tokens - cached - written;
         let per_token = |per_million: f64, tokens: u64| per_million * tokens as f64 / 1_000_000.0;
         per_token(self.input, plain)

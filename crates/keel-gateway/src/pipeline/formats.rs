@@ -65,8 +65,11 @@ pub fn provider_answer(
 /// Turns a provider's stream events into OpenAI chunk payloads, one event at
 /// a time. OpenAI-compatible providers need none of it.
 pub enum ProviderStream {
+    /// Anthropic's named SSE events.
     Anthropic(anthropic::to_openai::StreamTranslator),
+    /// Gemini's SSE events, each a `GenerateContentResponse` fragment.
     Gemini(gemini::to_openai::StreamTranslator),
+    /// Bedrock's ConverseStream messages, framed as an AWS event stream.
     Bedrock(bedrock::to_openai::StreamTranslator),
 }
 
@@ -116,11 +119,10 @@ impl ProviderStream {
         }
     }
 
-    /// Chunks owed once the upstream stream has ended (Gemini reports its
-    /// finish reasons and usage on events with no end marker; they are
-    /// only known to be final here).
-    /// A format whose end cannot be told from the events (Bedrock's
-    /// `messageStop` missing) reports the cut here.
+    /// Chunks owed once the upstream stream has ended: Gemini's finish
+    /// reasons and usage, which come on events with no end marker and are
+    /// only known to be final here. An error when the format shows the
+    /// answer was cut short (Bedrock without `messageStop`).
     pub fn finish(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), ApiError> {
         match self {
             ProviderStream::Anthropic(_) => Ok(()),
