@@ -292,7 +292,13 @@ def test_anthropic_sdk_count_tokens(claude: anthropic.Anthropic, provider: str):
     counted = claude.messages.count_tokens(
         model=model(provider), system="be brief", messages=[{"role": "user", "content": "hello over there"}]
     )
-    assert counted.input_tokens > 0
+    # Anthropic and Gemini count themselves (the fakes' prompt rules); the
+    # others are estimated with the tokenizer.
+    exact = {"claude": 8, "gemini": 11}
+    if provider in exact:
+        assert counted.input_tokens == exact[provider]
+    else:
+        assert counted.input_tokens > 0
 
 
 # --------------------------------------------------------------------------- same format, no translation

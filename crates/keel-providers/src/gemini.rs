@@ -90,10 +90,10 @@ impl Provider for GeminiProvider {
                 self.name
             ));
         }
-        let method = if call.stream {
-            "streamGenerateContent?alt=sse"
-        } else {
-            "generateContent"
+        let method = match (call.operation, call.stream) {
+            (Operation::CountTokens, _) => "countTokens",
+            (_, true) => "streamGenerateContent?alt=sse",
+            (_, false) => "generateContent",
         };
         // A model configured as `models/x` is addressed as `x`.
         let model = call

@@ -382,7 +382,7 @@ async fn model_list_and_unknown_routes() {
     assert_eq!(reply.status, 400, "JSON without contents");
     let reply = send(
         "POST",
-        &url(&upstream, "fake-chat", "countTokens"),
+        &url(&upstream, "fake-chat", "embedContent"),
         Some("{}"),
         &[KEY],
     )
@@ -390,6 +390,20 @@ async fn model_list_and_unknown_routes() {
     .unwrap();
     assert_eq!(reply.status, 404);
     assert_eq!(reply.json()["error"]["status"], "NOT_FOUND");
+    let count = |body: Value| {
+        let body = body.to_string();
+        let path = url(&upstream, "fake-chat", "countTokens");
+        async move { send("POST", &path, Some(&body), &[KEY]).await.unwrap() }
+    };
+    // (2 words + 3) for the one content, whichever way it is wrapped.
+    let contents = json!([{"role": "user", "parts": [{"text": "hello there"}]}]);
+    let reply = count(json!({"contents": contents})).await;
+    assert_eq!(reply.json(), json!({"totalTokens": 5}));
+    let reply = count(json!({"generateContentRequest":
+        {"model": "models/fake-chat", "contents": contents}}))
+    .await;
+    assert_eq!(reply.json(), json!({"totalTokens": 5}));
+    assert_eq!(count(json!({})).await.status, 400);
     let reply = send(
         "POST",
         &url(&upstream, "fake-chat", "generateContent"),

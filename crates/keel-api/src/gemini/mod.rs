@@ -33,3 +33,22 @@ pub mod from_openai;
 pub mod to_openai;
 
 pub use error::error_to_openai;
+
+/// The `countTokens` request counting what `generate_request` (a
+/// `generateContent` body, see [`from_openai::request`]) would send to
+/// `model`: system instruction and tools included.
+pub fn count_tokens_request(generate_request: serde_json::Value, model: &str) -> serde_json::Value {
+    let mut request = generate_request;
+    if let Some(fields) = request.as_object_mut() {
+        // Only the input counts; generation settings are not part of it.
+        fields.remove("generationConfig");
+        let model = model.strip_prefix("models/").unwrap_or(model);
+        fields.insert("model".into(), format!("models/{model}").into());
+    }
+    serde_json::json!({ "generateContentRequest": request })
+}
+
+/// The count in a `countTokens` answer (`{"totalTokens": N, …}`).
+pub fn count_tokens_answer(body: &serde_json::Value) -> Option<u64> {
+    body.get("totalTokens").and_then(serde_json::Value::as_u64)
+}

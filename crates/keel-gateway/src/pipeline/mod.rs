@@ -93,9 +93,9 @@ pub async fn messages(
     chat(state, headers, body, client, Ingress::Anthropic).await
 }
 
-/// `POST /v1/messages/count_tokens`: an Anthropic provider counts; for
-/// any other the count is Keel's tokenizer estimate of the prompt as that
-/// provider would receive it. Run like [`chat_completions`].
+/// `POST /v1/messages/count_tokens`: an Anthropic or Gemini provider
+/// counts; for any other the count is Keel's tokenizer estimate of the
+/// prompt. Run like [`chat_completions`].
 pub async fn count_tokens(
     state: Arc<AppState>,
     headers: HeaderMap,
@@ -152,6 +152,18 @@ async fn prepare_count_tokens(
     with_max.insert("max_tokens".into(), 1.into());
     let as_body = serde_json::to_vec(&with_max).unwrap_or_default();
     let openai = from_anthropic::request(&as_body).map_err(invalid_request)?;
+    if route.provider.format() == WireFormat::Gemini {
+        // Gemini counts with its own tokenizer.
+        let generate = keel_api::gemini::from_openai::request(&openai)?;
+        let count = keel_api::gemini::count_tokens_request(generate, &route.upstream_model);
+        return Ok(Counted::Upstream(Prepared {
+            client_headers: forwarded_headers(&route, headers),
+            body: Bytes::from(serde_json::to_vec(&count).unwrap_or_default()),
+            route,
+            include_usage: false,
+            choices: 1,
+        }));
+    }
     let count = crate::tokens::count_chat_prompt(&route.upstream_model, &openai);
     Ok(Counted::Locally(Bytes::from(
         serde_json::json!({ "input_tokens": count }).to_string(),

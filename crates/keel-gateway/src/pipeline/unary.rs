@@ -106,9 +106,16 @@ fn read_answer(
         )
     };
     if call.operation == Operation::CountTokens {
-        // `{"input_tokens": n}` from an Anthropic provider: nothing to bill.
-        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|_| malformed())?;
-        return Ok((body.clone(), ResponseSummary::default()));
+        // A count, in Anthropic's `{"input_tokens": n}`: nothing to bill.
+        let value: Value = serde_json::from_slice(body).map_err(|_| malformed())?;
+        let reply = match format {
+            WireFormat::Gemini => {
+                let count = gemini::count_tokens_answer(&value).ok_or_else(malformed)?;
+                Bytes::from(serde_json::json!({ "input_tokens": count }).to_string())
+            }
+            _ => body.clone(),
+        };
+        return Ok((reply, ResponseSummary::default()));
     }
     if format == WireFormat::OpenAi && call.ingress == Ingress::OpenAi {
         // The common case reads only what the record needs.

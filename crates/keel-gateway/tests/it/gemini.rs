@@ -168,3 +168,28 @@ async fn gemini_errors_keep_their_status_and_a_bad_key_is_keels_fault() {
     assert_eq!(body["error"]["code"], "upstream_auth");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn count_tokens_is_asked_of_gemini() {
+    let gw = gemini().await;
+    let resp = gw
+        .anthropic_post(
+            "/v1/messages/count_tokens",
+            json!({"model": "gemini/fake-chat", "system": "be brief",
+                "messages": [{"role": "user", "content": "hello over there"}]}),
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let counted: Value = resp.json().await.unwrap();
+    // Gemini's own count: (3 + 3) for the user turn + (2 + 3) for the system.
+    assert_eq!(counted, json!({"input_tokens": 11}));
+    let (records, upstream) = gw.stop().await;
+    let sent = &posts(&upstream)[0];
+    assert_eq!(sent.path, "/v1beta/models/fake-chat:countTokens");
+    let request = &sent.body["generateContentRequest"];
+    assert_eq!(request["model"], "models/fake-chat");
+    assert_eq!(request["systemInstruction"]["parts"][0]["text"], "be brief");
+    assert!(request.get("generationConfig").is_none());
+    assert_eq!(records[0].endpoint, "messages.count_tokens");
+}

@@ -5,6 +5,8 @@
 //!
 //! Routes:
 //! - `POST /v1beta/models/{model}:generateContent`;
+//! - `POST /v1beta/models/{model}:countTokens`: `{"totalTokens": N}`, N
+//!   being the `promptTokenCount` an answer would report;
 //! - `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` (without
 //!   `alt=sse`, the fragments come as one JSON array, as Google sends them);
 //! - `GET /v1beta/models`: `{"models": [{"name": "models/<id>", …}]}` with
@@ -103,6 +105,9 @@ pub(crate) fn handle(
         .strip_prefix(PATH_PREFIX)
         .and_then(|rest| rest.strip_prefix('/'))
         .and_then(|rest| rest.split_once(':'));
+    if let (&Method::POST, Some((model, "countTokens"))) = (method, target) {
+        return count_tokens(model, body);
+    }
     let (model, stream) = match (method, target) {
         (&Method::POST, Some((model, "generateContent"))) => (model, false),
         (&Method::POST, Some((model, "streamGenerateContent"))) => (model, true),
@@ -127,6 +132,35 @@ pub(crate) fn handle(
     };
     let sse = query.is_some_and(|q| q.split('&').any(|kv| kv == "alt=sse"));
     generate(model, req, stream, sse, headers, shared)
+}
+
+/// `countTokens`: `{"totalTokens": N}` with N the prompt count an answer
+/// to the same request would report. The request is a
+/// `generateContentRequest` (with its `model`) or bare `contents`.
+fn count_tokens(model: &str, body: Option<&Value>) -> Outcome {
+    let fault = Fault::from_model(model);
+    if let Some(outcome) = fault.and_then(immediate) {
+        return outcome;
+    }
+    let request = body.map(|b| b.get("generateContentRequest").unwrap_or(b));
+    let contents = request
+        .and_then(|r| r.get("contents"))
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty());
+    match (request, contents) {
+        (Some(request), Some(contents)) => respond::json(
+            StatusCode::OK,
+            &json!({"totalTokens": plan::prompt_tokens(request, contents)}),
+        )
+        .into(),
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "* CountTokensRequest: contents or generateContentRequest is required\n",
+            "INVALID_ARGUMENT",
+            vec![],
+        )
+        .into(),
+    }
 }
 
 /// `generateContent` and `streamGenerateContent`.

@@ -117,7 +117,7 @@ fn content_text(content: &Value) -> String {
 }
 
 /// Σ over `contents` and the system instruction of (words + 3).
-fn prompt_tokens(req: &Value, contents: &[Value]) -> u64 {
+pub(crate) fn prompt_tokens(req: &Value, contents: &[Value]) -> u64 {
     let system = req
         .get("systemInstruction")
         .map_or(0, |s| text::words(&content_text(s)) + 3);
