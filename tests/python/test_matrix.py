@@ -336,3 +336,31 @@ def test_thinking_is_refused_where_it_would_be_lost(claude: anthropic.Anthropic,
             messages=[{"role": "user", "content": "x"}],
         )
     assert "thinking" in refused.value.message
+
+
+# Where an Anthropic client's top_k lands in each provider's request.
+TOP_K_FIELD = {
+    "claude": ("top_k",),
+    "gemini": ("generationConfig", "topK"),
+    "bedrock": ("additionalModelRequestFields", "top_k"),
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_anthropic_sdk_top_k_reaches_providers_that_have_it(
+    fake: FakeUpstream, claude: anthropic.Anthropic, provider: str
+):
+    marker = f"top-k-marker-{provider}"
+    ask = dict(
+        model=model(provider), max_tokens=16, extra_body={"top_k": 7}, messages=[{"role": "user", "content": marker}]
+    )
+    if provider not in TOP_K_FIELD:
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            claude.messages.create(**ask)
+        assert "top_k" in refused.value.message
+        return
+    claude.messages.create(**ask)
+    sent = fake.wait_request(marker)["body"]
+    for key in TOP_K_FIELD[provider]:
+        sent = sent[key]
+    assert sent == 7

@@ -25,7 +25,8 @@
 //! - keys other than `user_id` in `metadata`.
 //!
 //! Refused:
-//! - `top_k`; `thinking` enabled or adaptive; `container`, `inference_geo`,
+//! - `top_k` when the provider is OpenAI-compatible (Gemini, Bedrock and
+//!   Anthropic providers take it); `thinking` enabled or adaptive; `container`, `inference_geo`,
 //!   `output_config`, `output_format`, `mcp_servers`, `context_management`;
 //! - `max_tokens: 0` (cache pre-warming) and more than 4 `stop_sequences`;
 //! - a final assistant message (response prefill): OpenAI would answer after

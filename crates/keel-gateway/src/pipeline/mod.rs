@@ -269,6 +269,14 @@ fn prepare_anthropic_chat(
             .unwrap_or_else(|| body.clone())
     } else {
         let translated = from_anthropic::request(&body).map_err(invalid_request)?;
+        if route.provider.format() == WireFormat::OpenAi && translated.get("top_k").is_some() {
+            // OpenAI's API has no top-k: refused rather than sent on to be
+            // rejected, or silently ignored, by the server.
+            return Err(ApiError::invalid(
+                "top_k",
+                "top_k: top-k sampling is not available for this model's provider (an OpenAI-compatible API)",
+            ));
+        }
         let openai = Bytes::from(serde_json::to_vec(&translated).unwrap_or_default());
         to_provider(&ChatRequest::parse(&openai)?, &route, &openai)?
     };

@@ -11,6 +11,7 @@
 //! | `system` (string or text blocks) | a leading `system` message |
 //! | `messages` | `messages` (see `messages.rs`) |
 //! | `temperature`, `top_p` | same names |
+//! | `top_k` | `top_k` (an extension of OpenAI's shape: providers whose API has top-k get it, OpenAI-compatible ones refuse it) |
 //! | `stop_sequences` | `stop` |
 //! | `stream` | `stream`, plus `stream_options.include_usage` |
 //! | `metadata.user_id` | `user` |
@@ -33,10 +34,6 @@ const DROPPED: &[&str] = &["cache_control", "service_tier"];
 /// Top-level fields refused because the OpenAI format has no equivalent and
 /// dropping them would silently change what the client asked for.
 const REFUSED: &[(&str, &str)] = &[
-    (
-        "top_k",
-        "top-k sampling has no OpenAI chat completions equivalent",
-    ),
     (
         "container",
         "code execution containers are not available here",
@@ -68,6 +65,7 @@ const MAPPED: &[&str] = &[
     "system",
     "temperature",
     "top_p",
+    "top_k",
     "stop_sequences",
     "stream",
     "metadata",
@@ -115,6 +113,15 @@ pub fn request(body: &[u8]) -> Result<Value, AnthropicError> {
             }
             out.insert(key.into(), v.clone());
         }
+    }
+    if let Some(v) = present(&req, "top_k") {
+        let k = v
+            .as_u64()
+            .ok_or_else(|| invalid("top_k: Input should be a valid integer"))?;
+        // Not OpenAI's, but carried on: Gemini, Bedrock and Anthropic
+        // providers map it, and the gateway refuses it for OpenAI-compatible
+        // ones.
+        out.insert("top_k".into(), Value::from(k));
     }
     if let Some(stop) = stop_sequences(&req)? {
         out.insert("stop".into(), stop);

@@ -10,6 +10,7 @@
 //! | `messages` | `messages` (see `messages.rs`) |
 //! | `max_completion_tokens`, else `max_tokens` | `max_tokens`, [`DEFAULT_MAX_TOKENS`] when both are absent |
 //! | `temperature` (at most 1), `top_p` | same names |
+//! | `top_k` (an extension of OpenAI's shape) | `top_k` |
 //! | `stop` (string or list) | `stop_sequences` |
 //! | `stream` | `stream` |
 //! | `user` | `metadata.user_id` |
@@ -76,6 +77,7 @@ const MAPPED: &[&str] = &[
     "max_completion_tokens",
     "temperature",
     "top_p",
+    "top_k",
     "stop",
     "stream",
     "user",
@@ -131,6 +133,9 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
     if let Some(p) = present(req, "top_p") {
         number(p, "top_p")?;
         out.insert("top_p".into(), p.clone());
+    }
+    if let Some(k) = crate::chat::top_k(req)? {
+        out.insert("top_k".into(), Value::from(k));
     }
     if let Some(stop) = stop_sequences(req)? {
         out.insert("stop_sequences".into(), stop);

@@ -11,6 +11,7 @@
 //! | `max_completion_tokens`, else `max_tokens` | `inferenceConfig.maxTokens` |
 //! | `temperature` (at most 1), `top_p` | `inferenceConfig.temperature`, `.topP` |
 //! | `stop` (string or list) | `inferenceConfig.stopSequences` |
+//! | `top_k` | `additionalModelRequestFields.top_k` |
 //! | `tools[]` `{type: function, function: {name, description, parameters}}` | `toolConfig.tools[].toolSpec {name, description, inputSchema: {json}}` |
 //! | `tool_choice` auto / required / `{function: {name}}` | `toolConfig.toolChoice` `{auto: {}}` / `{any: {}}` / `{tool: {name}}` |
 //! | `response_format` `json_schema` | `outputConfig.textFormat` `{type: json_schema, structure: {jsonSchema: {schema (a JSON string), name, description}}}` |
@@ -26,9 +27,12 @@
 //! request is refused. For the same reason a conversation holding tool calls
 //! or results without any `tools` is refused naming `tools`.
 //!
-//! `additionalModelRequestFields` is never written: every field it could
-//! carry is specific to one model family and would be rejected by the others,
-//! so OpenAI fields without a Converse equivalent are refused instead.
+//! `additionalModelRequestFields` carries only `top_k` (an extension of
+//! OpenAI's shape, and what an Anthropic client's `top_k` becomes), under
+//! the name Claude and Mistral models on Bedrock take; a model without it
+//! refuses the request with a `ValidationException`. Every other field it
+//! could carry is specific to one model family and would be rejected by the
+//! others, so OpenAI fields without a Converse equivalent are refused instead.
 //!
 //! Dropped, because losing them changes nothing the client relies on:
 //! `stream` (the URL chooses streaming), `stream_options` (the caller reads
@@ -88,6 +92,7 @@ const MAPPED: &[&str] = &[
     "max_completion_tokens",
     "temperature",
     "top_p",
+    "top_k",
     "stop",
     "stream",
     "user",
@@ -138,6 +143,12 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
     }
     if let Some(config) = inference_config(req)? {
         out.insert("inferenceConfig".into(), config);
+    }
+    if let Some(k) = crate::chat::top_k(req)? {
+        out.insert(
+            "additionalModelRequestFields".into(),
+            serde_json::json!({ "top_k": k }),
+        );
     }
     if let Some(config) = tool_config(req, translated.has_tool_blocks)? {
         out.insert("toolConfig".into(), config);

@@ -10,6 +10,7 @@
 //! | `messages` | `contents` with roles `user` / `model` (see `messages.rs`) |
 //! | `max_completion_tokens`, else `max_tokens` | `generationConfig.maxOutputTokens` |
 //! | `temperature` (0 to 2), `top_p` | `generationConfig.temperature`, `topP` |
+//! | `top_k` (an extension of OpenAI's shape) | `generationConfig.topK` |
 //! | `stop` (string or list, at most 5) | `generationConfig.stopSequences` |
 //! | `n` | `generationConfig.candidateCount` |
 //! | `seed` (a 32-bit integer) | `generationConfig.seed` |
@@ -90,6 +91,7 @@ const MAPPED: &[&str] = &[
     "max_completion_tokens",
     "temperature",
     "top_p",
+    "top_k",
     "stop",
     "stream",
     "tools",
@@ -223,6 +225,9 @@ fn generation_config(req: &Object) -> Result<Object, ApiError> {
     if let Some(p) = present(req, "top_p") {
         number(p, "top_p")?;
         config.insert("topP".into(), p.clone());
+    }
+    if let Some(k) = crate::chat::top_k(req)? {
+        config.insert("topK".into(), Value::from(k));
     }
     if let Some(limit) = max_tokens(req)? {
         config.insert("maxOutputTokens".into(), Value::from(limit));
