@@ -364,3 +364,15 @@ def test_anthropic_sdk_top_k_reaches_providers_that_have_it(
     for key in TOP_K_FIELD[provider]:
         sent = sent[key]
     assert sent == 7
+
+
+def test_anthropic_sdk_lists_models(gateway: Gateway, claude: anthropic.Anthropic):
+    models = list(claude.models.list())
+    ids = [m.id for m in models]
+    assert "fake-chat" in ids and "smollm2-135m-instruct" in ids, ids
+    assert len(ids) == len(set(ids)), "each model once"
+    assert all(m.type == "model" for m in models)
+    bad = anthropic.Anthropic(base_url=gateway.base, api_key="wrong", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError):
+        bad.models.list()
+    bad.close()

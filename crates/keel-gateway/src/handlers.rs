@@ -91,11 +91,27 @@ async fn detached(
     })
 }
 
+/// The served models; in Anthropic's shape (and with Anthropic-shaped
+/// errors) for a client that sends `anthropic-version`.
 async fn models_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let anthropic = headers.contains_key("anthropic-version");
     if let Err(err) = identify(&headers, &state.master_key) {
-        return plain_error(&err);
+        return match anthropic {
+            true => json(
+                err.status(),
+                Bytes::from(keel_api::anthropic::AnthropicError::from_api_error(&err).to_json()),
+            ),
+            false => plain_error(&err),
+        };
     }
-    json(200, state.models().list_body.clone())
+    let models = state.models();
+    json(
+        200,
+        match anthropic {
+            true => models.anthropic_list_body.clone(),
+            false => models.list_body.clone(),
+        },
+    )
 }
 
 async fn live_handler() -> Response {

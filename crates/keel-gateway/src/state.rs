@@ -31,6 +31,8 @@ pub struct AppState {
 pub struct ModelSnapshot {
     pub registry: ModelRegistry,
     pub list_body: Bytes,
+    /// The same list in Anthropic's shape, for Anthropic clients.
+    pub anthropic_list_body: Bytes,
 }
 
 impl AppState {
@@ -94,9 +96,12 @@ impl ModelSnapshot {
             .collect();
         let list = keel_api::models::ModelList::new(entries);
         let list_body = Bytes::from(serde_json::to_vec(&list).unwrap_or_default());
+        let anthropic_list =
+            keel_api::anthropic::models::model_list(list.data.iter().map(|m| m.id.as_str()));
         ModelSnapshot {
             registry,
             list_body,
+            anthropic_list_body: Bytes::from(anthropic_list.to_string()),
         }
     }
 }

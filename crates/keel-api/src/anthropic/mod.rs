@@ -39,6 +39,7 @@
 pub mod error;
 pub mod from_anthropic;
 pub mod from_openai;
+pub mod models;
 pub mod passthrough;
 pub mod to_anthropic;
 pub mod to_openai;
