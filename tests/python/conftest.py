@@ -16,6 +16,7 @@ import pytest
 from support import (
     ANTHROPIC_UPSTREAM_KEY,
     BEDROCK_CREDENTIALS,
+    CONTAINER_CREDENTIALS_TOKEN,
     DEAD_KEY,
     GEMINI_UPSTREAM_KEY,
     FAKE_UPSTREAM_KEY,
@@ -83,6 +84,8 @@ def gateway(
             "ANTHROPIC_UPSTREAM_KEY": ANTHROPIC_UPSTREAM_KEY,
             "GEMINI_UPSTREAM_KEY": GEMINI_UPSTREAM_KEY,
             **BEDROCK_CREDENTIALS,
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{fake.base}/__aws/container-credentials",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": CONTAINER_CREDENTIALS_TOKEN,
         },
     )
     yield gw

@@ -94,6 +94,11 @@ NATIVE_PROVIDERS = {
         "aws_secret_access_key": "env:BEDROCK_SECRET_ACCESS_KEY",
     },
 }
+# A Bedrock provider with no keys of its own: Keel finds temporary ones at
+# the container credentials endpoint (the fake's), as on ECS or EKS.
+CONTAINER_CREDENTIALS_PROVIDER = "bedrock-ecs"
+CONTAINER_CREDENTIALS_TOKEN = "fake-container-authorization-token"
+
 # Providers whose rate-limit answers carry retry-after (Bedrock's do not).
 SENDS_RETRY_AFTER = {"fake", "claude", "gemini"}
 MATRIX_MODELS = ["fake-chat", "fault-429", "fault-500", "fault-400", "fault-cut"]
@@ -309,7 +314,9 @@ class Gateway:
             self.config_path.write_text(config)
             args += ["--config", str(self.config_path)]
         args += ["--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--port", str(self.port)]
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "KEEL_"))}
+        # Nothing of the machine's own OpenAI, Keel or AWS setup leaks in.
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "KEEL_", "AWS_"))}
+        full_env["AWS_SHARED_CREDENTIALS_FILE"] = str(workdir / "no-aws-credentials")
         full_env.update(env)
         full_env["KEEL_MASTER_KEY"] = master_key
         self.env = full_env
@@ -424,7 +431,10 @@ def keel_toml(fake_url: str, local_url: str, dead_url: str) -> str:
     native = "".join(
         f'\n[[providers]]\nname = "{name}"\nbase_url = "{fake_root}"\nmodels = [{matrix}]\n'
         + "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
-        for name, settings in NATIVE_PROVIDERS.items()
+        for name, settings in {
+            **NATIVE_PROVIDERS,
+            CONTAINER_CREDENTIALS_PROVIDER: {"kind": "bedrock", "region": "us-east-1"},
+        }.items()
     )
     prices = "".join(
         f'\n[prices."{model}"]\n' + "".join(f"{k} = {v}\n" for k, v in p.items()) for model, p in PRICES.items()

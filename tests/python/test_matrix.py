@@ -17,7 +17,14 @@ import anthropic
 import openai
 import pytest
 
-from support import NATIVE_PROVIDERS, SENDS_RETRY_AFTER, FakeUpstream, Gateway, assert_invocation_id
+from support import (
+    CONTAINER_CREDENTIALS_PROVIDER,
+    NATIVE_PROVIDERS,
+    SENDS_RETRY_AFTER,
+    FakeUpstream,
+    Gateway,
+    assert_invocation_id,
+)
 
 PROVIDERS = ["fake", *NATIVE_PROVIDERS]
 
@@ -376,3 +383,16 @@ def test_anthropic_sdk_lists_models(gateway: Gateway, claude: anthropic.Anthropi
     with pytest.raises(anthropic.AuthenticationError):
         bad.models.list()
     bad.close()
+
+
+def test_bedrock_with_credentials_from_the_container_endpoint(fake: FakeUpstream, oa: openai.OpenAI):
+    marker = "container-credentials-marker"
+    r = oa.chat.completions.create(
+        model=model(CONTAINER_CREDENTIALS_PROVIDER), messages=[{"role": "user", "content": marker}]
+    )
+    assert r.choices[0].message.content == f"Echo: {marker}"
+    sent = fake.wait_request(marker)
+    assert sent["headers"]["x-amz-security-token"] == "fake-aws-session-token"
+    assert sent["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAKEELFAKEBEDROCK1/")
+    fetches = [r for r in fake.requests() if r["path"] == "/__aws/container-credentials"]
+    assert fetches and fetches[0]["headers"]["authorization"] == "fake-container-authorization-token"

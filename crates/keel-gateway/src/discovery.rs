@@ -24,6 +24,8 @@ pub struct ProviderEntry {
     pub config: ProviderConfig,
     /// Models found by discovery (empty until it succeeds).
     pub discovered: Option<Vec<String>>,
+    /// A Bedrock provider whose temporary credentials Keel fetches itself.
+    pub fetches_credentials: Option<Arc<BedrockProvider>>,
 }
 
 /// Instantiates the adapters for the configured providers.
@@ -31,8 +33,10 @@ pub fn providers(configs: &[ProviderConfig]) -> Result<Vec<ProviderEntry>, Strin
     configs
         .iter()
         .map(|c| {
+            let (provider, fetches_credentials) = adapter(c)?;
             Ok(ProviderEntry {
-                provider: adapter(c)?,
+                provider,
+                fetches_credentials,
                 config: c.clone(),
                 discovered: None,
             })
@@ -40,9 +44,13 @@ pub fn providers(configs: &[ProviderConfig]) -> Result<Vec<ProviderEntry>, Strin
         .collect()
 }
 
+/// An adapter, and the same adapter again when it is a Bedrock provider
+/// whose credentials Keel must fetch.
+type Adapter = (Arc<dyn Provider>, Option<Arc<BedrockProvider>>);
+
 /// The adapter for one configured provider.
-fn adapter(c: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
-    Ok(match &c.kind {
+fn adapter(c: &ProviderConfig) -> Result<Adapter, String> {
+    let provider: Arc<dyn Provider> = match &c.kind {
         ProviderKind::OpenAi(flavor) => Arc::new(OpenAiProvider::new(OpenAiSettings {
             name: c.name.clone(),
             base_url: c.base_url.clone(),
@@ -74,7 +82,9 @@ fn adapter(c: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
             settings.session_token = session_token.clone();
             settings.profile = profile.clone();
             settings.api_key = c.api_key.clone();
-            Arc::new(BedrockProvider::from_environment(settings)?)
+            let bedrock = Arc::new(BedrockProvider::from_environment(settings)?);
+            let fetches = bedrock.remote_source().is_some().then(|| bedrock.clone());
+            return Ok((bedrock, fetches));
         }
         ProviderKind::Gemini => Arc::new(GeminiProvider::new(GeminiSettings {
             name: c.name.clone(),
@@ -82,7 +92,8 @@ fn adapter(c: &ProviderConfig) -> Result<Arc<dyn Provider>, String> {
             api_key: c.api_key.clone(),
             headers: c.headers.clone(),
         })?),
-    })
+    };
+    Ok((provider, None))
 }
 
 /// Asks one provider for its models.

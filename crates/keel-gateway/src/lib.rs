@@ -1,6 +1,7 @@
 //! Keel's gateway: the HTTP server, the request pipeline from ingress to
 //! record, health and metrics. `keel serve` is [`server::run`].
 
+pub mod aws_credentials;
 pub mod config;
 pub mod discovery;
 pub mod error;

@@ -83,6 +83,11 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let executor = Executor::new(config.executor.clone())?;
     let prices = PriceCatalog::load(config.prices.iter())?;
     let mut entries = discovery::providers(&config.providers)?;
+    let fetching: Vec<_> = entries
+        .iter()
+        .filter_map(|e| e.fetches_credentials.clone())
+        .collect();
+    let fetched = crate::aws_credentials::fetch_all(&executor, &fetching).await?;
     discovery::discover_all(&executor, &mut entries).await;
     let registry = discovery::registry(&entries);
     if registry.is_empty() {
@@ -106,6 +111,14 @@ pub async fn start(config: Config) -> Result<Running, String> {
         metrics,
     ));
     tasks.spawn(discovery::retry_in_background(state.clone(), entries));
+    for (provider, first) in fetching.into_iter().zip(fetched) {
+        tasks.spawn(crate::aws_credentials::keep_fresh(
+            state.executor.clone(),
+            provider,
+            first,
+            state.shutdown.clone(),
+        ));
+    }
     tasks.spawn(crate::memory::trim_periodically(state.shutdown.clone()));
     let app = router(state.clone());
     let stop = CancellationToken::new();

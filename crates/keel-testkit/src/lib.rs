@@ -16,11 +16,14 @@
 //! - Google's Gemini API (`/v1beta/models…`, key [`GEMINI_API_KEY`]) by the
 //!   same rules; see the [`gemini`] module;
 //! - the AWS Bedrock runtime (`/model/{id}/converse`, `converse-stream`),
-//!   checking SigV4 signatures; see the [`bedrock`] module.
+//!   checking SigV4 signatures; see the [`bedrock`] module;
+//! - the AWS container and instance metadata credential endpoints; see the
+//!   [`aws_credentials`] module.
 //!
 //! [`FakeUpstream::start_fast`] serves precomputed answers for benchmarks.
 
 pub mod anthropic;
+pub mod aws_credentials;
 mod base64;
 pub mod bedrock;
 mod body;

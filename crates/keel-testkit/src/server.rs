@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::anthropic;
+use crate::aws_credentials;
 use crate::bedrock;
 use crate::body::ReplyBody;
 use crate::chat;
@@ -123,6 +124,7 @@ fn route(parts: &http::request::Parts, bytes: &[u8], shared: &Arc<Shared>) -> Ou
         body: json.clone().unwrap_or(Value::Null),
     });
     match (&parts.method, azure_alias(path)) {
+        (_, path) if aws_credentials::serves(path) => aws_credentials::handle(parts),
         (&Method::GET, "/v1/models") if anthropic::is_anthropic(&parts.headers) => {
             anthropic::models(&parts.headers)
         }

@@ -146,3 +146,73 @@ async fn bedrock_failures_reach_the_client_in_its_shape() {
     assert_eq!(body["error"]["code"], "upstream_auth");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn credentials_come_from_the_container_endpoint_and_imds() {
+    use keel_providers::bedrock::remote::RemoteSource;
+    use keel_providers::bedrock::{Auth, BedrockProvider, BedrockSettings};
+    use keel_providers::{CallSpec, Executor, Operation, Provider};
+    use keel_testkit::aws_credentials as fake;
+    use secrecy::ExposeSecret;
+
+    let upstream = keel_testkit::FakeUpstream::start().await;
+    let executor = Executor::new(keel_providers::ExecutorConfig::default()).unwrap();
+    let container = RemoteSource::Container {
+        url: format!("{}{}", upstream.root_url(), fake::CONTAINER_PATH),
+        token_file: None,
+        token: Some(fake::CONTAINER_TOKEN.into()),
+    };
+    let imds = RemoteSource::InstanceMetadata {
+        endpoint: upstream.root_url(),
+    };
+    for source in [&container, &imds] {
+        let fetched = keel_gateway::aws_credentials::fetch(&executor, source)
+            .await
+            .unwrap();
+        assert_eq!(fetched.credentials.access_key_id, BEDROCK_ACCESS_KEY_ID);
+        assert_eq!(
+            fetched
+                .credentials
+                .session_token
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
+            fake::SESSION_TOKEN
+        );
+        assert!(fetched.expiration.is_some());
+    }
+    let wrong_token = RemoteSource::Container {
+        url: format!("{}{}", upstream.root_url(), fake::CONTAINER_PATH),
+        token_file: None,
+        token: Some("wrong".into()),
+    };
+    let err = keel_gateway::aws_credentials::fetch(&executor, &wrong_token)
+        .await
+        .unwrap_err();
+    assert!(err.contains("401"), "{err}");
+
+    // A provider with fetched credentials signs requests the fake accepts.
+    let mut settings = BedrockSettings::new("bedrock", BEDROCK_REGION);
+    settings.base_url = Some(upstream.root_url());
+    let provider = std::sync::Arc::new(BedrockProvider::new(settings, Auth::Remote(imds)).unwrap());
+    keel_gateway::aws_credentials::fetch_all(&executor, std::slice::from_ref(&provider))
+        .await
+        .unwrap();
+    let headers = http::HeaderMap::new();
+    let spec = CallSpec {
+        operation: Operation::ChatCompletions,
+        upstream_model: "fake-chat",
+        stream: false,
+        client_headers: &headers,
+    };
+    let body = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]});
+    let request = provider
+        .request(spec, bytes::Bytes::from(body.to_string()))
+        .unwrap();
+    assert_eq!(request.headers["x-amz-security-token"], fake::SESSION_TOKEN);
+    let response = executor
+        .send(request, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the fake accepted the signature");
+}

@@ -13,18 +13,21 @@
 //!    else `default`: its `aws_access_key_id`, `aws_secret_access_key` and
 //!    `aws_session_token`.
 //!
-//! Not covered (they need network calls, refreshing, or other files): the
-//! `~/.aws/config` file (its `role_arn`/`source_profile` role assumption,
-//! `credential_process`, `sso_*` and `login_session` settings, and keys
-//! stored there), web identity tokens (`AWS_WEB_IDENTITY_TOKEN_FILE`), the
-//! ECS container endpoint, and the EC2 instance metadata service (IMDS).
-//! Temporary credentials are not refreshed: a process using a session token
-//! must be restarted with new ones before they expire.
+//! 5. when none of those has any: the container credentials endpoint or the
+//!    EC2 instance metadata service ([`super::remote`]), fetched and
+//!    refreshed over the network by the gateway.
+//!
+//! Not covered: the `~/.aws/config` file (its `role_arn`/`source_profile`
+//! role assumption, `credential_process`, `sso_*` and `login_session`
+//! settings, and keys stored there) and web identity tokens
+//! (`AWS_WEB_IDENTITY_TOKEN_FILE`). Static temporary credentials (a session
+//! token in the settings, the environment or the file) are not refreshed.
 
 use std::fmt;
 
 use secrecy::SecretString;
 
+use super::remote::{remote_source, RemoteSource};
 use super::BedrockSettings;
 
 /// The AWS environment variable holding a Bedrock API key.
@@ -63,6 +66,8 @@ pub enum Auth {
     SigV4(Credentials),
     /// A Bedrock API key, sent as `Authorization: Bearer …`.
     ApiKey(SecretString),
+    /// SigV4 with temporary credentials fetched, and refreshed, from here.
+    Remote(RemoteSource),
 }
 
 impl fmt::Debug for Auth {
@@ -70,6 +75,7 @@ impl fmt::Debug for Auth {
         match self {
             Auth::SigV4(c) => f.debug_tuple("SigV4").field(c).finish(),
             Auth::ApiKey(_) => f.write_str("ApiKey(** redacted **)"),
+            Auth::Remote(source) => f.debug_tuple("Remote").field(source).finish(),
         }
     }
 }
@@ -91,7 +97,12 @@ pub fn load_auth(
     if let Some(token) = var(env, BEARER_TOKEN_ENV) {
         return Ok(Auth::ApiKey(SecretString::from(token)));
     }
-    load_credentials(settings, env).map(Auth::SigV4)
+    match load_credentials(settings, env) {
+        Ok(creds) => Ok(Auth::SigV4(creds)),
+        // Nothing static at all: the network sources come last.
+        Err(e) if e.starts_with(NO_CREDENTIALS) => remote_source(env).map(Auth::Remote).ok_or(e),
+        Err(e) => Err(e),
+    }
 }
 
 /// SigV4 credentials for `settings`: explicit settings, then the environment
@@ -195,11 +206,15 @@ fn from_file(
     }
 }
 
+/// How the error for "no static credentials anywhere" starts.
+const NO_CREDENTIALS: &str = "no AWS credentials found";
+
 fn no_credentials(detail: &str) -> String {
     format!(
-        "no AWS credentials found ({detail}): set a Bedrock API key or access keys in the \
+        "{NO_CREDENTIALS} ({detail}): set a Bedrock API key or access keys in the \
          provider settings, {BEARER_TOKEN_ENV}, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-         or a profile in the shared credentials file"
+         or a profile in the shared credentials file, or run where the container or \
+         instance metadata credentials endpoint answers"
     )
 }
 

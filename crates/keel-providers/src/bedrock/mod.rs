@@ -14,8 +14,10 @@
 //!   `None`; Converse does not embed, so embeddings are refused.
 
 pub mod credentials;
+pub mod remote;
 mod sign;
 
+use std::sync::RwLock;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -26,6 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::{CallSpec, Operation, Provider, UpstreamRequest, WireFormat};
 
 pub use credentials::{load_auth, load_credentials, Auth, Credentials, BEARER_TOKEN_ENV};
+pub use remote::RemoteSource;
 
 /// The SigV4 service name Bedrock's runtime signs with.
 pub const SIGNING_SERVICE: &str = "bedrock";
@@ -70,17 +73,23 @@ impl BedrockSettings {
     }
 }
 
-/// How this provider authorizes, prepared once.
+/// How this provider authorizes, prepared once (and again whenever fetched
+/// credentials are refreshed).
 enum Authorizer {
     SigV4(sign::Signer),
     Bearer(HeaderValue),
+    /// Credentials from a [`RemoteSource`] not fetched yet.
+    Pending,
 }
 
 /// A Bedrock runtime endpoint.
 pub struct BedrockProvider {
     name: String,
+    region: String,
     base_url: String,
-    auth: Authorizer,
+    auth: RwLock<Authorizer>,
+    /// Where temporary credentials are fetched from, when they are.
+    remote: Option<RemoteSource>,
 }
 
 impl BedrockProvider {
@@ -117,9 +126,14 @@ impl BedrockProvider {
                 "provider '{name}': the base URL must not have a query"
             ));
         }
+        let mut remote = None;
         let auth = match auth {
             Auth::SigV4(creds) => {
                 Authorizer::SigV4(sign::Signer::new(&creds, &region, SIGNING_SERVICE))
+            }
+            Auth::Remote(source) => {
+                remote = Some(source);
+                Authorizer::Pending
             }
             Auth::ApiKey(key) => {
                 let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
@@ -132,9 +146,25 @@ impl BedrockProvider {
         };
         Ok(BedrockProvider {
             name,
+            region,
             base_url,
-            auth,
+            auth: RwLock::new(auth),
+            remote,
         })
+    }
+
+    /// The source its temporary credentials are fetched from, when they are
+    /// (the caller fetches them, then refreshes them before they expire).
+    pub fn remote_source(&self) -> Option<&RemoteSource> {
+        self.remote.as_ref()
+    }
+
+    /// Signs from now on with `credentials` (freshly fetched ones).
+    pub fn set_credentials(&self, credentials: &Credentials) {
+        let signer = sign::Signer::new(credentials, &self.region, SIGNING_SERVICE);
+        if let Ok(mut auth) = self.auth.write() {
+            *auth = Authorizer::SigV4(signer);
+        }
     }
 
     /// [`BedrockProvider::new`] with credentials from the process
@@ -176,7 +206,17 @@ impl BedrockProvider {
         let url = self.url(call.upstream_model, call.stream);
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        match &self.auth {
+        let auth = self
+            .auth
+            .read()
+            .map_err(|_| format!("provider '{}': credentials unavailable", self.name))?;
+        match &*auth {
+            Authorizer::Pending => {
+                return Err(format!(
+                    "provider '{}': AWS credentials have not been fetched yet",
+                    self.name
+                ))
+            }
             Authorizer::Bearer(value) => {
                 headers.insert(AUTHORIZATION, value.clone());
             }

@@ -205,3 +205,27 @@ fn bad_regions_and_urls_are_refused() {
     )
     .is_err());
 }
+
+#[test]
+fn fetched_credentials_sign_once_they_arrive() {
+    let source = RemoteSource::InstanceMetadata {
+        endpoint: "http://imds.test".into(),
+    };
+    let p = provider(
+        BedrockSettings::new("bedrock", "us-east-1"),
+        Auth::Remote(source.clone()),
+    );
+    assert_eq!(p.remote_source(), Some(&source));
+    let headers = HeaderMap::new();
+    let err = p
+        .request(chat("m", false, &headers), Bytes::new())
+        .unwrap_err();
+    assert!(err.contains("not been fetched"), "{err}");
+    p.set_credentials(&suite_credentials(Some("session")));
+    let req = p.request(chat("m", false, &headers), Bytes::new()).unwrap();
+    assert!(req.headers[AUTHORIZATION]
+        .to_str()
+        .unwrap()
+        .starts_with("AWS4-HMAC-SHA256"));
+    assert_eq!(req.headers["x-amz-security-token"], "session");
+}

@@ -24,6 +24,7 @@ fn keys(auth: Auth) -> (String, String, Option<String>) {
             c.session_token.map(|t| t.expose_secret().to_owned()),
         ),
         Auth::ApiKey(k) => ("bearer".into(), k.expose_secret().to_owned(), None),
+        Auth::Remote(source) => ("remote".into(), source.describe(), None),
     }
 }
 
@@ -144,12 +145,32 @@ fn the_default_file_lives_in_the_home_directory() {
 }
 
 #[test]
-fn nothing_anywhere_explains_what_was_tried() {
-    let err = load_auth(&settings(), &env(&[("HOME", "/nonexistent-keel-home")])).unwrap_err();
+fn nothing_static_falls_back_to_the_network_sources() {
+    let no_imds = ("AWS_EC2_METADATA_DISABLED", "true");
+    let err = load_auth(
+        &settings(),
+        &env(&[("HOME", "/nonexistent-keel-home"), no_imds]),
+    )
+    .unwrap_err();
     assert!(err.contains("no AWS credentials found"), "{err}");
     assert!(err.contains(BEARER_TOKEN_ENV));
-    let err = load_auth(&settings(), &env(&[])).unwrap_err();
+    let err = load_auth(&settings(), &env(&[no_imds])).unwrap_err();
     assert!(err.contains("no AWS credentials found"), "{err}");
+    // Without the opt-out, the instance metadata service is asked last…
+    let (kind, source, _) = keys(load_auth(&settings(), &env(&[])).unwrap());
+    assert_eq!(kind, "remote");
+    assert!(source.contains("169.254.169.254"), "{source}");
+    // …and a container endpoint before it.
+    let (_, source, _) = keys(
+        load_auth(
+            &settings(),
+            &env(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/c")]),
+        )
+        .unwrap(),
+    );
+    assert!(source.contains("http://127.0.0.1:1/c"), "{source}");
+    // A broken static source is an error, not a reason to look further.
+    assert!(load_auth(&settings(), &env(&[("AWS_ACCESS_KEY_ID", "AKID")])).is_err());
 }
 
 #[test]
