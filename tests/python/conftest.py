@@ -2,7 +2,8 @@
 
 The session runs one Keel gateway with providers `fake` (the fake upstream
 started here), `local` (the real model at $KEEL_TEST_UPSTREAM_URL, models
-discovered) and `dead` (a port that refuses connections).
+discovered), `dead` (a port that refuses connections), and the fake's
+vendor APIs (`claude`, `gemini`, `bedrock`, `bedrock-ecs`; see support.py).
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
 """Support code for Keel's Python end-to-end suite (fixtures are in conftest.py).
 
 One Keel gateway (`keel serve`) runs for the whole session, configured with
-three providers:
+these providers:
 
 - ``fake``:  the fault-injecting fake upstream (`keel-fake-upstream`), started here;
 - ``local``: a real model (llama.cpp serving SmolLM2-135M-Instruct), expected at
   $KEEL_TEST_UPSTREAM_URL (default http://127.0.0.1:8090/v1; start it with
   scripts/upstream/start.sh). Its models are discovered (`discover = true`);
-- ``dead``:  a port that refuses connections.
+- ``dead``:  a port that refuses connections;
+- ``claude``, ``gemini``, ``bedrock``: the same fake process, called in
+  Anthropic's, Gemini's and Bedrock's own formats (NATIVE_PROVIDERS);
+- ``bedrock-ecs``: Bedrock again, with no keys: Keel gets temporary ones
+  from the fake's container credentials endpoint.
 
 Tests talk to the gateway with the official `openai` SDK and, where the SDK
 would hide what is on the wire, with raw HTTP (`http.client`). Invocation
