@@ -396,3 +396,19 @@ def test_bedrock_with_credentials_from_the_container_endpoint(fake: FakeUpstream
     assert sent["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAKEELFAKEBEDROCK1/")
     fetches = [r for r in fake.requests() if r["path"] == "/__aws/container-credentials"]
     assert fetches and fetches[0]["headers"]["authorization"] == "fake-container-authorization-token"
+
+
+def test_openai_sdk_reasoning_effort_gets_claudes_thinking(oa: openai.OpenAI):
+    r = oa.chat.completions.create(
+        model=model("claude"), reasoning_effort="low", messages=[{"role": "user", "content": "why so"}]
+    )
+    assert r.choices[0].message.content == "Echo: why so"
+    assert r.choices[0].message.model_extra["reasoning_content"] == "Thinking about: why so"
+    with pytest.raises(openai.BadRequestError) as refused:
+        oa.chat.completions.create(
+            model=model("claude"),
+            reasoning_effort="low",
+            temperature=0.2,
+            messages=[{"role": "user", "content": "x"}],
+        )
+    assert "temperature" in refused.value.message

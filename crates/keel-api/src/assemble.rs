@@ -62,6 +62,9 @@ struct ChoiceAcc {
     role: Option<String>,
     content: Option<String>,
     refusal: Option<String>,
+    /// `reasoning_content` deltas (reasoning models behind OpenAI-shaped
+    /// APIs, and Claude's thinking as Keel translates it).
+    reasoning: Option<String>,
     tool_calls: BTreeMap<u64, ToolCallAcc>,
     finish_reason: Option<Value>,
     logprobs: Vec<Value>,
@@ -171,6 +174,9 @@ fn merge_choice(acc: &mut ChoiceAcc, choice: &Value) {
     if let Some(text) = delta.get("refusal").and_then(Value::as_str) {
         acc.refusal.get_or_insert_with(String::new).push_str(text);
     }
+    if let Some(text) = delta.get("reasoning_content").and_then(Value::as_str) {
+        acc.reasoning.get_or_insert_with(String::new).push_str(text);
+    }
     for call in delta
         .get("tool_calls")
         .and_then(Value::as_array)
@@ -208,6 +214,9 @@ fn choice_json(index: u64, c: ChoiceAcc) -> Value {
         "refusal".into(),
         c.refusal.map(Value::from).unwrap_or(Value::Null),
     );
+    if let Some(reasoning) = c.reasoning {
+        message.insert("reasoning_content".into(), Value::from(reasoning));
+    }
     if !c.tool_calls.is_empty() {
         let calls: Vec<Value> = c
             .tool_calls

@@ -361,3 +361,55 @@ async fn a_client_leaving_a_passed_through_stream_is_still_billed() {
     );
     assert_eq!(r.output_tokens, 9);
 }
+
+#[tokio::test]
+async fn reasoning_effort_turns_on_claudes_thinking_and_it_comes_back_as_reasoning() {
+    let gw = claude_gateway().await;
+    let body: Value = gw
+        .chat(
+            json!({"model": "claude/fake-chat", "reasoning_effort": "low",
+            "messages": user("why so")}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let message = &body["choices"][0]["message"];
+    assert_eq!(message["content"], "Echo: why so");
+    assert_eq!(
+        message["reasoning_content"],
+        format!("{} why so", keel_testkit::anthropic::THINKING_PREFIX)
+    );
+    let resp = gw
+        .chat(
+            json!({"model": "claude/fake-chat", "reasoning_effort": "low", "stream": true,
+            "messages": user("why so")}),
+        )
+        .await;
+    let chunks = openai_chunks(&resp.text().await.unwrap());
+    let reasoning: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str())
+        .collect();
+    assert_eq!(
+        reasoning,
+        format!("{} why so", keel_testkit::anthropic::THINKING_PREFIX)
+    );
+    assert_eq!(chunk_text(&chunks), "Echo: why so");
+    let (records, upstream) = gw.stop().await;
+    let sent = &posts(&upstream)[0].body;
+    assert_eq!(
+        sent["thinking"],
+        json!({"type": "enabled", "budget_tokens": 1024})
+    );
+    assert_eq!(
+        sent["max_tokens"],
+        keel_api::anthropic::from_openai::DEFAULT_MAX_TOKENS + 1024
+    );
+    let streamed = records.iter().find(|r| r.stream).unwrap();
+    let response: Value = serde_json::from_str(streamed.response_body.as_deref().unwrap()).unwrap();
+    assert!(response["choices"][0]["message"]["reasoning_content"]
+        .as_str()
+        .unwrap()
+        .contains("why so"));
+}

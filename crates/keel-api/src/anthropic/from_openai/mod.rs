@@ -17,6 +17,19 @@
 //! | `tools[]` `{type: function, function: {name, description, parameters}}` | `{name, description, input_schema}` |
 //! | `tool_choice` none / auto / required / `{function: {name}}` | none / auto / any / tool |
 //! | `parallel_tool_calls: false` | `tool_choice.disable_parallel_tool_use: true` |
+//! | `reasoning_effort` low / medium / high | `thinking: {type: enabled, budget_tokens}` of [`THINKING_BUDGETS`]; `none` / `minimal`: no thinking |
+//!
+//! With `reasoning_effort`, `max_completion_tokens` keeps OpenAI's meaning
+//! (reasoning included): the budget is cut to half of it (never under
+//! Anthropic's smallest budget, 1024), and a limit of 1024 or less is
+//! refused. Without a limit,
+//! `max_tokens` is the budget plus [`DEFAULT_MAX_TOKENS`]. `temperature`
+//! other than 1 and `top_k` are refused with it, as Anthropic refuses them
+//! with thinking. The answer's thinking comes back as `reasoning_content`
+//! (see [`super::to_openai`]). A conversation that continues after tool
+//! calls made while thinking needs Anthropic's signed thinking blocks, which
+//! OpenAI messages cannot carry: Anthropic refuses it, and its 400 reaches
+//! the client.
 //!
 //! Anthropic requires `max_tokens`; OpenAI does not, so a request without it
 //! gets [`DEFAULT_MAX_TOKENS`].
@@ -31,7 +44,7 @@
 //! Refused, because dropping them would silently change the answer: `n` above
 //! 1, `logprobs: true`, `top_logprobs`, `response_format` `json_object` or
 //! `json_schema`, non-zero penalties, `seed`, `logit_bias`, `temperature`
-//! above 1, `reasoning_effort`, `modalities`, `audio`, `prediction`,
+//! above 1, `modalities`, `audio`, `prediction`,
 //! `web_search_options`, the legacy `functions` / `function_call`, and any
 //! other field the chat completions API does not define.
 
@@ -45,6 +58,12 @@ type Object = Map<String, Value>;
 
 /// The `max_tokens` sent when the client set no limit: Anthropic requires one.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// Thinking budgets (tokens) for OpenAI's `reasoning_effort` levels.
+pub const THINKING_BUDGETS: [(&str, u64); 3] = [("low", 1024), ("medium", 4096), ("high", 16384)];
+
+/// Anthropic's smallest thinking budget.
+const MIN_THINKING_BUDGET: u64 = 1024;
 
 /// Fields dropped because losing them changes nothing a client relies on.
 const DROPPED: &[&str] = &[
@@ -60,7 +79,6 @@ const DROPPED: &[&str] = &[
 const REFUSED: &[&str] = &[
     "seed",
     "top_logprobs",
-    "reasoning_effort",
     "modalities",
     "audio",
     "prediction",
@@ -78,6 +96,7 @@ const MAPPED: &[&str] = &[
     "temperature",
     "top_p",
     "top_k",
+    "reasoning_effort",
     "stop",
     "stream",
     "user",
@@ -119,13 +138,27 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
         out.insert("system".into(), Value::from(system));
     }
     out.insert("messages".into(), Value::Array(turns));
-    out.insert("max_tokens".into(), Value::from(max_tokens(req)?));
+    let budget = thinking_budget(req)?;
+    let (limit, budget) = limit_and_budget(req, budget)?;
+    out.insert("max_tokens".into(), Value::from(limit));
+    if let Some(budget) = budget {
+        out.insert(
+            "thinking".into(),
+            json!({"type": "enabled", "budget_tokens": budget}),
+        );
+    }
     if let Some(t) = present(req, "temperature") {
         let x = number(t, "temperature")?;
         if !(0.0..=1.0).contains(&x) {
             return Err(ApiError::invalid(
                 "temperature",
                 "temperature must be between 0 and 1 for this model's provider",
+            ));
+        }
+        if budget.is_some() && x != 1.0 {
+            return Err(ApiError::invalid(
+                "temperature",
+                "temperature cannot be set with reasoning_effort for this model's provider",
             ));
         }
         out.insert("temperature".into(), t.clone());
@@ -135,6 +168,12 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
         out.insert("top_p".into(), p.clone());
     }
     if let Some(k) = crate::chat::top_k(req)? {
+        if budget.is_some() {
+            return Err(ApiError::invalid(
+                "top_k",
+                "top_k cannot be set with reasoning_effort for this model's provider",
+            ));
+        }
         out.insert("top_k".into(), Value::from(k));
     }
     if let Some(stop) = stop_sequences(req)? {
@@ -210,6 +249,61 @@ fn unsupported(key: &str) -> ApiError {
         key,
         format!("{key} is not supported by this model's provider (Anthropic has no equivalent)"),
     )
+}
+
+/// The thinking budget `reasoning_effort` asks for (`None`: no thinking).
+fn thinking_budget(req: &Object) -> Result<Option<u64>, ApiError> {
+    let Some(effort) = present(req, "reasoning_effort") else {
+        return Ok(None);
+    };
+    match effort.as_str() {
+        Some("none" | "minimal") => Ok(None),
+        Some(level) => THINKING_BUDGETS
+            .iter()
+            .find(|(name, _)| *name == level)
+            .map(|(_, budget)| Some(*budget))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "reasoning_effort",
+                    "reasoning_effort must be none, minimal, low, medium or high",
+                )
+            }),
+        None => Err(ApiError::invalid(
+            "reasoning_effort",
+            "reasoning_effort must be a string",
+        )),
+    }
+}
+
+/// `max_tokens` and the thinking budget that fits under it (see the module
+/// doc).
+fn limit_and_budget(req: &Object, budget: Option<u64>) -> Result<(u64, Option<u64>), ApiError> {
+    let limit = max_tokens(req)?;
+    let Some(budget) = budget else {
+        return Ok((limit, None));
+    };
+    let explicit = ["max_completion_tokens", "max_tokens"]
+        .into_iter()
+        .find(|k| present(req, k).is_some());
+    match explicit {
+        None => Ok((DEFAULT_MAX_TOKENS + budget, Some(budget))),
+        Some(key) if limit <= MIN_THINKING_BUDGET => Err(ApiError::invalid(
+            key,
+            format!(
+                "{key} must be above {MIN_THINKING_BUDGET} with reasoning_effort for this model's provider"
+            ),
+        )),
+        // Half the limit at most (the answer needs room too), never under
+        // Anthropic's minimum, always under the limit.
+        Some(_) => Ok((
+            limit,
+            Some(
+                budget
+                    .min((limit / 2).max(MIN_THINKING_BUDGET))
+                    .min(limit - 1),
+            ),
+        )),
+    }
 }
 
 fn max_tokens(req: &Object) -> Result<u64, ApiError> {

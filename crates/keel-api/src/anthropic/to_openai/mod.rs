@@ -5,7 +5,9 @@
 //!
 //! - `content`: text blocks are joined into `content` (`null` when there is
 //!   none); `tool_use` blocks become `tool_calls`, their `input` written as
-//!   compact JSON in `arguments`; other blocks (thinking) are left out.
+//!   compact JSON in `arguments`; `thinking` blocks' text becomes
+//!   `reasoning_content` (the field OpenAI-compatible reasoning APIs use; the
+//!   signature and `redacted_thinking` are left out).
 //! - `finish_reason`: `end_turn` / `stop_sequence` / `pause_turn` → `stop`,
 //!   `max_tokens` → `length`, `tool_use` → `tool_calls`, `refusal` →
 //!   `content_filter`.
@@ -39,10 +41,13 @@ pub fn response(anthropic: &Value, requested_model: &str) -> Result<Value, ApiEr
         .and_then(Value::as_array)
         .ok_or_else(|| malformed("the upstream message has no content list"))?;
     let mut text = String::new();
+    let mut reasoning = String::new();
     let mut calls = Vec::new();
     for block in blocks {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
+            Some("thinking") => reasoning
+                .push_str(block.get("thinking").and_then(Value::as_str).unwrap_or("")),
             Some("tool_use") => calls.push(json!({
                 "id": block.get("id").and_then(Value::as_str).unwrap_or_default(),
                 "type": "function",
@@ -60,6 +65,9 @@ pub fn response(anthropic: &Value, requested_model: &str) -> Result<Value, ApiEr
     });
     if !calls.is_empty() {
         message["tool_calls"] = Value::Array(calls);
+    }
+    if !reasoning.is_empty() {
+        message["reasoning_content"] = Value::from(reasoning);
     }
     let model = anthropic
         .get("model")

@@ -9,7 +9,8 @@
 //! - `message_delta` → an empty delta with the `finish_reason`;
 //! - `message_stop` → with `include_usage`, a last chunk with `choices: []`
 //!   and the usage of `message_start` (input) and `message_delta` (output);
-//! - `ping`, block stops, thinking deltas and unknown events add nothing; an
+//! - `thinking_delta` → a `reasoning_content` delta;
+//! - `ping`, block stops, signature deltas and unknown events add nothing; an
 //!   `error` event is an error the caller reports to the client.
 //!
 //! Payloads only: the caller frames each as `data: …\n\n` and ends the stream
@@ -120,6 +121,13 @@ impl StreamTranslator {
                             return Ok(());
                         }
                         out.push(self.chunk(json!({"content": content}), None));
+                    }
+                    Some("thinking_delta") => {
+                        let thinking = text("thinking").unwrap_or_default();
+                        if thinking.is_empty() {
+                            return Ok(());
+                        }
+                        out.push(self.chunk(json!({"reasoning_content": thinking}), None));
                     }
                     Some("input_json_delta") => {
                         let block = block_index(&event);
