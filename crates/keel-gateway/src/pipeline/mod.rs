@@ -146,10 +146,13 @@ async fn prepare_count_tokens(
             choices: 1,
         }));
     }
-    // The same checks as a Messages call; max_tokens is not part of a count.
+    // The same checks as a Messages call. Generation settings are not part
+    // of a count: max_tokens is filled in, thinking (which a translated
+    // route would refuse) left out.
     let mut with_max: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
     with_max.insert("max_tokens".into(), 1.into());
+    with_max.remove("thinking");
     let as_body = serde_json::to_vec(&with_max).unwrap_or_default();
     let openai = from_anthropic::request(&as_body).map_err(invalid_request)?;
     if route.provider.format() == WireFormat::Gemini {

@@ -302,8 +302,11 @@ async fn count_tokens_is_asked_of_claude_and_estimated_elsewhere() {
     assert_eq!(resp.status(), 200);
     let counted: Value = resp.json().await.unwrap();
     assert_eq!(counted, json!({"input_tokens": 8}));
+    // Thinking does not stop a count on a provider that cannot think.
+    let mut thinking = body("fake/fake-chat");
+    thinking["thinking"] = json!({"type": "enabled", "budget_tokens": 2048});
     let resp = gw
-        .anthropic_post("/v1/messages/count_tokens", body("fake/fake-chat"), &[])
+        .anthropic_post("/v1/messages/count_tokens", thinking, &[])
         .await;
     assert_eq!(resp.status(), 200);
     let estimated: Value = resp.json().await.unwrap();
