@@ -334,15 +334,24 @@ def test_anthropic_sdk_thinking_and_betas_reach_claude_unchanged(fake: FakeUpstr
 
 
 @pytest.mark.parametrize("provider", [p for p in PROVIDERS if p != "claude"])
-def test_thinking_is_refused_where_it_would_be_lost(claude: anthropic.Anthropic, provider: str):
-    with pytest.raises(anthropic.BadRequestError) as refused:
-        claude.messages.create(
-            model=model(provider),
-            max_tokens=64,
-            thinking={"type": "enabled", "budget_tokens": 1024},
-            messages=[{"role": "user", "content": "x"}],
-        )
-    assert "thinking" in refused.value.message
+def test_thinking_becomes_reasoning_effort_or_is_refused(
+    fake: FakeUpstream, claude: anthropic.Anthropic, provider: str
+):
+    marker = f"thinking-effort-marker-{provider}"
+    ask = dict(
+        model=model(provider),
+        max_tokens=64,
+        thinking={"type": "enabled", "budget_tokens": 8192},
+        messages=[{"role": "user", "content": marker}],
+    )
+    if provider != "fake":
+        # Gemini and Bedrock take no reasoning_effort: a clear 400.
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            claude.messages.create(**ask)
+        assert "reasoning_effort" in refused.value.message
+        return
+    claude.messages.create(**ask)
+    assert fake.wait_request(marker)["body"]["reasoning_effort"] == "medium"
 
 
 # Where an Anthropic client's top_k lands in each provider's request.

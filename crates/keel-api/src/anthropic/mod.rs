@@ -24,9 +24,14 @@
 //!   assistant turns: earlier answers' annotations and reasoning;
 //! - keys other than `user_id` in `metadata`.
 //!
+//! Mapped rather than refused: `thinking` becomes OpenAI's
+//! `reasoning_effort` (refused in turn by providers whose API has none), and
+//! a reasoning model's `reasoning_content` comes back as thinking blocks
+//! (without signatures, which only Anthropic can make).
+//!
 //! Refused:
 //! - `top_k` when the provider is OpenAI-compatible (Gemini, Bedrock and
-//!   Anthropic providers take it); `thinking` enabled or adaptive; `container`, `inference_geo`,
+//!   Anthropic providers take it); `container`, `inference_geo`,
 //!   `output_config`, `output_format`, `mcp_servers`, `context_management`;
 //! - `max_tokens: 0` (cache pre-warming) and more than 4 `stop_sequences`;
 //! - a final assistant message (response prefill): OpenAI would answer after

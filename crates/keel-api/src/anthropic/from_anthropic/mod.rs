@@ -12,6 +12,7 @@
 //! | `messages` | `messages` (see `messages.rs`) |
 //! | `temperature`, `top_p` | same names |
 //! | `top_k` | `top_k` (an extension of OpenAI's shape: providers whose API has top-k get it, OpenAI-compatible ones refuse it) |
+//! | `thinking` enabled (by `budget_tokens`: under 4096 / under 16384 / more) or adaptive | `reasoning_effort` low / medium / high, or medium |
 //! | `stop_sequences` | `stop` |
 //! | `stream` | `stream`, plus `stream_options.include_usage` |
 //! | `metadata.user_id` | `user` |
@@ -123,6 +124,9 @@ pub fn request(body: &[u8]) -> Result<Value, AnthropicError> {
         // ones.
         out.insert("top_k".into(), Value::from(k));
     }
+    if let Some(effort) = reasoning_effort(&req)? {
+        out.insert("reasoning_effort".into(), Value::from(effort));
+    }
     if let Some(stop) = stop_sequences(&req)? {
         out.insert("stop".into(), stop);
     }
@@ -164,16 +168,38 @@ fn check_known_fields(req: &Object) -> Result<(), AnthropicError> {
         }
         return Err(invalid(format!("{key}: Extra inputs are not permitted")));
     }
-    if let Some(thinking) = present(req, "thinking") {
-        let kind = thinking.get("type").and_then(Value::as_str);
-        if kind != Some("disabled") {
-            return Err(invalid(
-                "thinking: extended thinking is not supported by this gateway (OpenAI chat \
-                 completions has no equivalent); omit it or send {\"type\": \"disabled\"}",
-            ));
-        }
-    }
     Ok(())
+}
+
+/// Thinking budgets below which `reasoning_effort` is `low`, then `medium`;
+/// `high` above (the levels OpenAI-compatible reasoning APIs take).
+const EFFORT_BELOW: [(u64, &str); 2] = [(4096, "low"), (16384, "medium")];
+
+/// `thinking` as OpenAI's `reasoning_effort`: `enabled` by its budget (see
+/// [`EFFORT_BELOW`]), `adaptive` as `medium`, `disabled` as nothing.
+fn reasoning_effort(req: &Object) -> Result<Option<&'static str>, AnthropicError> {
+    let Some(thinking) = present(req, "thinking") else {
+        return Ok(None);
+    };
+    match thinking.get("type").and_then(Value::as_str) {
+        Some("disabled") => Ok(None),
+        Some("adaptive") => Ok(Some("medium")),
+        Some("enabled") => {
+            let budget = thinking
+                .get("budget_tokens")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| invalid("thinking.budget_tokens: Field required"))?;
+            Ok(Some(
+                EFFORT_BELOW
+                    .iter()
+                    .find(|(below, _)| budget < *below)
+                    .map_or("high", |(_, effort)| effort),
+            ))
+        }
+        _ => Err(invalid(
+            "thinking.type: Input should be 'enabled', 'adaptive' or 'disabled'",
+        )),
+    }
 }
 
 fn max_tokens(req: &Object) -> Result<u64, AnthropicError> {

@@ -60,6 +60,10 @@ pub(super) enum Block<'a> {
     Text {
         text: &'a str,
     },
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
     ToolUse {
         id: &'a str,
         name: &'a str,
@@ -75,6 +79,7 @@ pub(super) struct Empty {}
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(super) enum Delta<'a> {
     TextDelta { text: &'a str },
+    ThinkingDelta { thinking: &'a str },
     InputJsonDelta { partial_json: &'a str },
 }
 

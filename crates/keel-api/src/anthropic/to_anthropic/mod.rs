@@ -57,6 +57,15 @@ pub fn response(openai: &Value, requested_model: &str) -> Result<Value, Anthropi
         })?;
 
     let mut content = Vec::new();
+    if let Some(reasoning) = message
+        .get("reasoning_content")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+    {
+        // A reasoning model's thoughts, as a thinking block. Anthropic signs
+        // its own; these have no signature to give.
+        content.push(json!({"type": "thinking", "thinking": reasoning, "signature": ""}));
+    }
     let text = match message.get("content") {
         Some(Value::String(s)) => s.clone(),
         // Some compatible servers answer with content parts.

@@ -6,7 +6,9 @@
 //! content block
 //! `content_block_start`, `content_block_delta`s (`text_delta` for text,
 //! `input_json_delta` with the raw argument fragments for a tool call) and
-//! `content_block_stop`, then `message_delta` (stop reason and usage) and
+//! `content_block_stop` (a `thinking` block with `thinking_delta`s for a
+//! reasoning model's `reasoning_content`), then `message_delta` (stop
+//! reason and usage) and
 //! `message_stop` from [`StreamTranslator::finish`]. Usage comes at the end
 //! because OpenAI sends it in a last chunk of its own, after the finish reason.
 //!
@@ -42,6 +44,7 @@ pub struct StreamTranslator {
 #[derive(Debug)]
 enum Open {
     Text { block: u32 },
+    Thinking { block: u32 },
     Tool { block: u32, index: u64, id: String },
 }
 
@@ -107,6 +110,9 @@ impl StreamTranslator {
             return Ok(());
         };
         if let Some(delta) = choice.get("delta") {
+            if let Some(reasoning) = delta.get("reasoning_content").and_then(Value::as_str) {
+                self.thinking(reasoning, out);
+            }
             for key in ["content", "refusal"] {
                 if let Some(text) = delta.get(key).and_then(Value::as_str) {
                     self.text(text, out);
@@ -205,6 +211,37 @@ impl StreamTranslator {
         );
     }
 
+    /// A reasoning model's thoughts (`reasoning_content`), as a thinking
+    /// block (without a signature: only Anthropic can sign).
+    fn thinking(&mut self, thinking: &str, out: &mut Vec<u8>) {
+        if thinking.is_empty() {
+            return;
+        }
+        let block = match self.open {
+            Some(Open::Thinking { block }) => block,
+            _ => {
+                self.close_block(out);
+                let block = self.open_block(
+                    out,
+                    Block::Thinking {
+                        thinking: "",
+                        signature: "",
+                    },
+                );
+                self.open = Some(Open::Thinking { block });
+                block
+            }
+        };
+        write_event(
+            out,
+            "content_block_delta",
+            &Event::ContentBlockDelta {
+                index: block,
+                delta: Delta::ThinkingDelta { thinking },
+            },
+        );
+    }
+
     fn tool_call(&mut self, call: &Value, out: &mut Vec<u8>) -> Result<(), AnthropicError> {
         let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
         let id = call
@@ -288,7 +325,7 @@ impl StreamTranslator {
     fn close_block(&mut self, out: &mut Vec<u8>) {
         let index = match self.open.take() {
             None => return,
-            Some(Open::Text { block }) => block,
+            Some(Open::Text { block } | Open::Thinking { block }) => block,
             Some(Open::Tool { block, index, .. }) => {
                 self.closed_tools.push(index);
                 block
