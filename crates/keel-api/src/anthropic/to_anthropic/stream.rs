@@ -200,7 +200,7 @@ impl StreamTranslator {
                 block
             }
         };
-        let delta = Delta::TextDelta { text };
+        let delta = Delta::Text { text };
         write_event(
             out,
             "content_block_delta",
@@ -237,7 +237,7 @@ impl StreamTranslator {
             "content_block_delta",
             &Event::ContentBlockDelta {
                 index: block,
-                delta: Delta::ThinkingDelta { thinking },
+                delta: Delta::Thinking { thinking },
             },
         );
     }
@@ -293,7 +293,7 @@ impl StreamTranslator {
             .and_then(Value::as_str)
             .unwrap_or_default();
         if !fragment.is_empty() {
-            let delta = Delta::InputJsonDelta {
+            let delta = Delta::InputJson {
                 partial_json: fragment,
             };
             write_event(
