@@ -10,6 +10,7 @@ pub mod embeddings;
 pub mod error;
 pub mod gemini;
 pub mod models;
+mod openai_request;
 pub mod sse;
 pub mod usage;
 

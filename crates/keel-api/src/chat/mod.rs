@@ -95,21 +95,6 @@ fn malformed(e: &serde_json::Error) -> ApiError {
     )
 }
 
-/// `top_k` in an OpenAI-shaped request: not part of OpenAI's API but an
-/// extension many compatible servers take, and the field Keel carries an
-/// Anthropic client's `top_k` in. `None` when absent or `null`.
-pub(crate) fn top_k(
-    request: &serde_json::Map<String, serde_json::Value>,
-) -> Result<Option<u64>, ApiError> {
-    match request.get("top_k") {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| ApiError::invalid("top_k", "top_k must be a non-negative integer")),
-    }
-}
-
 /// Writes `s` as a JSON string literal.
 pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     // Writing a &str into a Vec cannot fail.

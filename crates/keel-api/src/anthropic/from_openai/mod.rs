@@ -50,11 +50,12 @@
 
 mod messages;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::ApiError;
-
-type Object = Map<String, Value>;
+use crate::openai_request::{
+    bad_tool_choice, function_tools, number, present, top_k, KnownFields, Object,
+};
 
 /// The `max_tokens` sent when the client set no limit: Anthropic requires one.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -110,6 +111,14 @@ const MAPPED: &[&str] = &[
     "frequency_penalty",
     "logit_bias",
 ];
+
+/// The fields this translation knows, for [`KnownFields::check`].
+const FIELDS: KnownFields = KnownFields {
+    mapped: MAPPED,
+    dropped: DROPPED,
+    refused: REFUSED,
+    provider: "Anthropic",
+};
 
 /// Translates an OpenAI chat completions request into an Anthropic Messages
 /// request, so an OpenAI client can be served by an Anthropic provider.
@@ -167,7 +176,7 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
         number(p, "top_p")?;
         out.insert("top_p".into(), p.clone());
     }
-    if let Some(k) = crate::chat::top_k(req)? {
+    if let Some(k) = top_k(req)? {
         if budget.is_some() {
             return Err(ApiError::invalid(
                 "top_k",
@@ -204,19 +213,7 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
 /// Refuses fields with no Anthropic equivalent and values that cannot be
 /// honoured; unknown fields are refused as OpenAI refuses them.
 fn check_fields(req: &Object) -> Result<(), ApiError> {
-    for (key, value) in req {
-        let key = key.as_str();
-        if value.is_null() || DROPPED.contains(&key) || MAPPED.contains(&key) {
-            continue;
-        }
-        if REFUSED.contains(&key) {
-            return Err(unsupported(key));
-        }
-        return Err(ApiError::invalid(
-            key,
-            format!("unrecognized request argument: {key}"),
-        ));
-    }
+    FIELDS.check(req)?;
     if let Some(n) = present(req, "n") {
         if n.as_u64() != Some(1) {
             return Err(ApiError::invalid(
@@ -226,29 +223,22 @@ fn check_fields(req: &Object) -> Result<(), ApiError> {
         }
     }
     if present(req, "logprobs").is_some_and(|v| v != &Value::Bool(false)) {
-        return Err(unsupported("logprobs"));
+        return Err(FIELDS.unsupported("logprobs"));
     }
     if let Some(format) = present(req, "response_format") {
         if format.get("type").and_then(Value::as_str) != Some("text") {
-            return Err(unsupported("response_format"));
+            return Err(FIELDS.unsupported("response_format"));
         }
     }
     for key in ["presence_penalty", "frequency_penalty"] {
         if present(req, key).is_some_and(|v| v.as_f64() != Some(0.0)) {
-            return Err(unsupported(key));
+            return Err(FIELDS.unsupported(key));
         }
     }
     if present(req, "logit_bias").is_some_and(|v| v.as_object().is_none_or(|m| !m.is_empty())) {
-        return Err(unsupported("logit_bias"));
+        return Err(FIELDS.unsupported("logit_bias"));
     }
     Ok(())
-}
-
-fn unsupported(key: &str) -> ApiError {
-    ApiError::invalid(
-        key,
-        format!("{key} is not supported by this model's provider (Anthropic has no equivalent)"),
-    )
 }
 
 /// The thinking budget `reasoning_effort` asks for (`None`: no thinking).
@@ -321,11 +311,6 @@ fn max_tokens(req: &Object) -> Result<u64, ApiError> {
     }
 }
 
-fn number(v: &Value, key: &str) -> Result<f64, ApiError> {
-    v.as_f64()
-        .ok_or_else(|| ApiError::invalid(key, format!("{key} must be a number")))
-}
-
 fn stop_sequences(req: &Object) -> Result<Option<Value>, ApiError> {
     match present(req, "stop") {
         None => Ok(None),
@@ -341,58 +326,22 @@ fn stop_sequences(req: &Object) -> Result<Option<Value>, ApiError> {
 }
 
 fn translate_tools(tools: &Value) -> Result<Value, ApiError> {
-    let list = tools
-        .as_array()
-        .ok_or_else(|| ApiError::invalid("tools", "tools must be a list"))?;
-    let mut out = Vec::with_capacity(list.len());
-    for (i, tool) in list.iter().enumerate() {
-        let at = format!("tools[{i}]");
-        if tool.get("type").and_then(Value::as_str) != Some("function") {
-            return Err(ApiError::invalid(
-                format!("{at}.type"),
-                "only function tools are supported by this model's provider",
-            ));
-        }
-        let function = tool
-            .get("function")
-            .and_then(Value::as_object)
-            .ok_or_else(|| ApiError::invalid(format!("{at}.function"), "function is required"))?;
-        let name = match function.get("name") {
-            Some(Value::String(n)) if !n.is_empty() => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    format!("{at}.function.name"),
-                    "the function name must be a non-empty string",
-                ))
+    let out = function_tools(tools)?
+        .into_iter()
+        .map(|tool| {
+            let mut entry = Object::new();
+            entry.insert("name".into(), Value::from(tool.name));
+            if let Some(description) = tool.description {
+                entry.insert("description".into(), Value::from(description));
             }
-        };
-        let mut entry = Object::new();
-        entry.insert("name".into(), Value::from(name.as_str()));
-        match present(function, "description") {
-            None => {}
-            Some(d @ Value::String(_)) => {
-                entry.insert("description".into(), d.clone());
-            }
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    format!("{at}.function.description"),
-                    "the description must be a string",
-                ))
-            }
-        }
-        let schema = match present(function, "parameters") {
-            None => json!({"type": "object", "properties": {}}),
-            Some(p @ Value::Object(_)) => p.clone(),
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    format!("{at}.function.parameters"),
-                    "parameters must be a JSON Schema object",
-                ))
-            }
-        };
-        entry.insert("input_schema".into(), schema);
-        out.push(Value::Object(entry));
-    }
+            let schema = tool
+                .parameters
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+            entry.insert("input_schema".into(), schema);
+            Value::Object(entry)
+        })
+        .collect();
     Ok(Value::Array(out))
 }
 
@@ -429,16 +378,4 @@ fn tool_choice(req: &Object) -> Result<Option<Value>, ApiError> {
         choice["disable_parallel_tool_use"] = Value::Bool(true);
     }
     Ok(Some(choice))
-}
-
-fn bad_tool_choice() -> ApiError {
-    ApiError::invalid(
-        "tool_choice",
-        "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}",
-    )
-}
-
-/// A field that is present and not `null`.
-fn present<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
 }

@@ -24,8 +24,8 @@
 
 use serde_json::{json, Value};
 
-use super::{present, Object};
 use crate::error::ApiError;
+use crate::openai_request::{part_type, present, text_only, Object};
 
 /// The translated conversation.
 pub(super) struct Translated {
@@ -96,37 +96,6 @@ pub(super) fn translate(messages: &Value) -> Result<Translated, ApiError> {
         turns,
         has_tool_blocks,
     })
-}
-
-/// Content that may only hold text: a string or `text` parts, joined.
-fn text_only(content: Option<&Value>, at: &str) -> Result<String, ApiError> {
-    match content {
-        None => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(Value::Array(parts)) => {
-            let mut text = String::new();
-            for (j, part) in parts.iter().enumerate() {
-                match (part_type(part), part.get("text")) {
-                    (Some("text"), Some(Value::String(s))) => text.push_str(s),
-                    _ => {
-                        return Err(ApiError::invalid(
-                            format!("{at}.content[{j}]"),
-                            "only text parts are allowed here",
-                        ))
-                    }
-                }
-            }
-            Ok(text)
-        }
-        Some(_) => Err(ApiError::invalid(
-            format!("{at}.content"),
-            "content must be a string or a list of parts",
-        )),
-    }
-}
-
-fn part_type(part: &Value) -> Option<&str> {
-    part.get("type").and_then(Value::as_str)
 }
 
 fn user_blocks(content: Option<&Value>, at: &str) -> Result<Vec<Value>, ApiError> {

@@ -55,11 +55,12 @@
 
 mod messages;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::ApiError;
-
-type Object = Map<String, Value>;
+use crate::openai_request::{
+    bad_tool_choice, function_tools, number, present, top_k, KnownFields, Object,
+};
 
 /// Fields dropped because losing them changes nothing a client relies on.
 const DROPPED: &[&str] = &[
@@ -107,6 +108,14 @@ const MAPPED: &[&str] = &[
     "logit_bias",
 ];
 
+/// The fields this translation knows, for [`KnownFields::check`].
+const FIELDS: KnownFields = KnownFields {
+    mapped: MAPPED,
+    dropped: DROPPED,
+    refused: REFUSED,
+    provider: "Bedrock",
+};
+
 /// Translates an OpenAI chat completions request into a Converse (or
 /// ConverseStream: the body is the same) request body, so an OpenAI client
 /// can be served by Bedrock. The model id is not part of the body.
@@ -144,7 +153,7 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
     if let Some(config) = inference_config(req)? {
         out.insert("inferenceConfig".into(), config);
     }
-    if let Some(k) = crate::chat::top_k(req)? {
+    if let Some(k) = top_k(req)? {
         out.insert(
             "additionalModelRequestFields".into(),
             serde_json::json!({ "top_k": k }),
@@ -162,19 +171,7 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
 /// Refuses fields with no Converse equivalent and values that cannot be
 /// honoured; unknown fields are refused as OpenAI refuses them.
 fn check_fields(req: &Object) -> Result<(), ApiError> {
-    for (key, value) in req {
-        let key = key.as_str();
-        if value.is_null() || DROPPED.contains(&key) || MAPPED.contains(&key) {
-            continue;
-        }
-        if REFUSED.contains(&key) {
-            return Err(unsupported(key));
-        }
-        return Err(ApiError::invalid(
-            key,
-            format!("unrecognized request argument: {key}"),
-        ));
-    }
+    FIELDS.check(req)?;
     if let Some(n) = present(req, "n") {
         if n.as_u64() != Some(1) {
             return Err(ApiError::invalid(
@@ -184,15 +181,15 @@ fn check_fields(req: &Object) -> Result<(), ApiError> {
         }
     }
     if present(req, "logprobs").is_some_and(|v| v != &Value::Bool(false)) {
-        return Err(unsupported("logprobs"));
+        return Err(FIELDS.unsupported("logprobs"));
     }
     for key in ["presence_penalty", "frequency_penalty"] {
         if present(req, key).is_some_and(|v| v.as_f64() != Some(0.0)) {
-            return Err(unsupported(key));
+            return Err(FIELDS.unsupported(key));
         }
     }
     if present(req, "logit_bias").is_some_and(|v| v.as_object().is_none_or(|m| !m.is_empty())) {
-        return Err(unsupported("logit_bias"));
+        return Err(FIELDS.unsupported("logit_bias"));
     }
     match present(req, "parallel_tool_calls") {
         None | Some(Value::Bool(true)) => {}
@@ -211,13 +208,6 @@ fn check_fields(req: &Object) -> Result<(), ApiError> {
         }
     }
     Ok(())
-}
-
-fn unsupported(key: &str) -> ApiError {
-    ApiError::invalid(
-        key,
-        format!("{key} is not supported by this model's provider (Bedrock has no equivalent)"),
-    )
 }
 
 /// `inferenceConfig`, or `None` when the client set none of its fields.
@@ -256,11 +246,6 @@ fn inference_config(req: &Object) -> Result<Option<Value>, ApiError> {
         config.insert("stopSequences".into(), stop);
     }
     Ok((!config.is_empty()).then_some(Value::Object(config)))
-}
-
-fn number(v: &Value, key: &str) -> Result<f64, ApiError> {
-    v.as_f64()
-        .ok_or_else(|| ApiError::invalid(key, format!("{key} must be a number")))
 }
 
 /// `stop` as a list of non-empty strings (Converse refuses empty ones).
@@ -331,59 +316,22 @@ fn tool_config(req: &Object, has_tool_blocks: bool) -> Result<Option<Value>, Api
 }
 
 fn translate_tools(tools: &Value) -> Result<Vec<Value>, ApiError> {
-    let list = tools
-        .as_array()
-        .ok_or_else(|| ApiError::invalid("tools", "tools must be a list"))?;
-    let mut out = Vec::with_capacity(list.len());
-    for (i, tool) in list.iter().enumerate() {
-        let at = format!("tools[{i}]");
-        if tool.get("type").and_then(Value::as_str) != Some("function") {
-            return Err(ApiError::invalid(
-                format!("{at}.type"),
-                "only function tools are supported by this model's provider",
-            ));
-        }
-        let function = tool
-            .get("function")
-            .and_then(Value::as_object)
-            .ok_or_else(|| ApiError::invalid(format!("{at}.function"), "function is required"))?;
-        let name = match function.get("name") {
-            Some(Value::String(n)) if !n.is_empty() => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    format!("{at}.function.name"),
-                    "the function name must be a non-empty string",
-                ))
+    let out = function_tools(tools)?
+        .into_iter()
+        .map(|tool| {
+            let mut spec = Object::new();
+            spec.insert("name".into(), Value::from(tool.name));
+            if let Some(description) = tool.description.filter(|d| !d.is_empty()) {
+                spec.insert("description".into(), Value::from(description));
             }
-        };
-        let mut spec = Object::new();
-        spec.insert("name".into(), Value::from(name.as_str()));
-        match present(function, "description") {
-            None => {}
-            Some(Value::String(d)) if d.is_empty() => {}
-            Some(d @ Value::String(_)) => {
-                spec.insert("description".into(), d.clone());
-            }
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    format!("{at}.function.description"),
-                    "the description must be a string",
-                ))
-            }
-        }
-        let schema = match present(function, "parameters") {
-            None => json!({"type": "object", "properties": {}}),
-            Some(p @ Value::Object(_)) => p.clone(),
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    format!("{at}.function.parameters"),
-                    "parameters must be a JSON Schema object",
-                ))
-            }
-        };
-        spec.insert("inputSchema".into(), json!({"json": schema}));
-        out.push(json!({"toolSpec": spec}));
-    }
+            let schema = tool
+                .parameters
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+            spec.insert("inputSchema".into(), json!({"json": schema}));
+            json!({"toolSpec": spec})
+        })
+        .collect();
     Ok(out)
 }
 
@@ -411,13 +359,6 @@ fn tool_choice(req: &Object) -> Result<Choice, ApiError> {
         },
         Some(_) => Err(bad_tool_choice()),
     }
-}
-
-fn bad_tool_choice() -> ApiError {
-    ApiError::invalid(
-        "tool_choice",
-        "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}",
-    )
 }
 
 /// `outputConfig` for `response_format: json_schema`; `text` needs none.
@@ -474,9 +415,4 @@ fn output_config(req: &Object) -> Result<Option<Value>, ApiError> {
             "response_format type must be text or json_schema",
         )),
     }
-}
-
-/// A field that is present and not `null`.
-fn present<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
 }

@@ -51,11 +51,12 @@
 
 mod messages;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::ApiError;
-
-type Object = Map<String, Value>;
+use crate::openai_request::{
+    bad_tool_choice, function_tools, number, present, top_k, KnownFields, Object,
+};
 
 /// Most stop sequences Gemini accepts.
 pub const MAX_STOP_SEQUENCES: usize = 5;
@@ -105,6 +106,14 @@ const MAPPED: &[&str] = &[
     "presence_penalty",
     "frequency_penalty",
 ];
+
+/// The fields this translation knows, for [`KnownFields::check`].
+const FIELDS: KnownFields = KnownFields {
+    mapped: MAPPED,
+    dropped: DROPPED,
+    refused: REFUSED,
+    provider: "Gemini",
+};
 
 /// Translates an OpenAI chat completions request into a Gemini
 /// `GenerateContentRequest` body, so an OpenAI client can be served by a
@@ -162,24 +171,12 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
 /// Refuses fields with no Gemini equivalent and values that cannot be
 /// honoured; unknown fields are refused as OpenAI refuses them.
 fn check_fields(req: &Object) -> Result<(), ApiError> {
-    for (key, value) in req {
-        let key = key.as_str();
-        if value.is_null() || DROPPED.contains(&key) || MAPPED.contains(&key) {
-            continue;
-        }
-        if REFUSED.contains(&key) {
-            return Err(unsupported(key));
-        }
-        return Err(ApiError::invalid(
-            key,
-            format!("unrecognized request argument: {key}"),
-        ));
-    }
+    FIELDS.check(req)?;
     if present(req, "logprobs").is_some_and(|v| v != &Value::Bool(false)) {
-        return Err(unsupported("logprobs"));
+        return Err(FIELDS.unsupported("logprobs"));
     }
     if present(req, "logit_bias").is_some_and(|v| v.as_object().is_none_or(|m| !m.is_empty())) {
-        return Err(unsupported("logit_bias"));
+        return Err(FIELDS.unsupported("logit_bias"));
     }
     match present(req, "parallel_tool_calls") {
         None | Some(Value::Bool(true)) => {}
@@ -189,7 +186,7 @@ fn check_fields(req: &Object) -> Result<(), ApiError> {
                 .is_some_and(|t| !t.is_empty());
             let calls_off = present(req, "tool_choice").and_then(Value::as_str) == Some("none");
             if has_tools && !calls_off {
-                return Err(unsupported("parallel_tool_calls"));
+                return Err(FIELDS.unsupported("parallel_tool_calls"));
             }
         }
         Some(_) => {
@@ -200,13 +197,6 @@ fn check_fields(req: &Object) -> Result<(), ApiError> {
         }
     }
     Ok(())
-}
-
-fn unsupported(key: &str) -> ApiError {
-    ApiError::invalid(
-        key,
-        format!("{key} is not supported by this model's provider (Gemini has no equivalent)"),
-    )
 }
 
 /// `generationConfig` from the sampling, length, stop and format fields.
@@ -226,7 +216,7 @@ fn generation_config(req: &Object) -> Result<Object, ApiError> {
         number(p, "top_p")?;
         config.insert("topP".into(), p.clone());
     }
-    if let Some(k) = crate::chat::top_k(req)? {
+    if let Some(k) = top_k(req)? {
         config.insert("topK".into(), Value::from(k));
     }
     if let Some(limit) = max_tokens(req)? {
@@ -293,11 +283,6 @@ fn max_tokens(req: &Object) -> Result<Option<u64>, ApiError> {
     }
 }
 
-fn number(v: &Value, key: &str) -> Result<f64, ApiError> {
-    v.as_f64()
-        .ok_or_else(|| ApiError::invalid(key, format!("{key} must be a number")))
-}
-
 fn stop_sequences(req: &Object) -> Result<Option<Value>, ApiError> {
     let list = match present(req, "stop") {
         None => return Ok(None),
@@ -352,59 +337,20 @@ fn response_format(format: &Value, config: &mut Object) -> Result<(), ApiError> 
 
 /// The `functionDeclarations` for OpenAI `tools`.
 fn translate_tools(tools: &Value) -> Result<Vec<Value>, ApiError> {
-    let list = tools
-        .as_array()
-        .ok_or_else(|| ApiError::invalid("tools", "tools must be a list"))?;
-    let mut out = Vec::with_capacity(list.len());
-    for (i, tool) in list.iter().enumerate() {
-        let at = format!("tools[{i}]");
-        if tool.get("type").and_then(Value::as_str) != Some("function") {
-            return Err(ApiError::invalid(
-                format!("{at}.type"),
-                "only function tools are supported by this model's provider",
-            ));
-        }
-        let function = tool
-            .get("function")
-            .and_then(Value::as_object)
-            .ok_or_else(|| ApiError::invalid(format!("{at}.function"), "function is required"))?;
-        let name = match function.get("name") {
-            Some(Value::String(n)) if !n.is_empty() => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    format!("{at}.function.name"),
-                    "the function name must be a non-empty string",
-                ))
+    let out = function_tools(tools)?
+        .into_iter()
+        .map(|tool| {
+            let mut entry = Object::new();
+            entry.insert("name".into(), Value::from(tool.name));
+            if let Some(description) = tool.description {
+                entry.insert("description".into(), Value::from(description));
             }
-        };
-        let mut entry = Object::new();
-        entry.insert("name".into(), Value::from(name.as_str()));
-        match present(function, "description") {
-            None => {}
-            Some(d @ Value::String(_)) => {
-                entry.insert("description".into(), d.clone());
+            if let Some(parameters) = tool.parameters {
+                entry.insert("parametersJsonSchema".into(), parameters.clone());
             }
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    format!("{at}.function.description"),
-                    "the description must be a string",
-                ))
-            }
-        }
-        match present(function, "parameters") {
-            None => {}
-            Some(p @ Value::Object(_)) => {
-                entry.insert("parametersJsonSchema".into(), p.clone());
-            }
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    format!("{at}.function.parameters"),
-                    "parameters must be a JSON Schema object",
-                ))
-            }
-        }
-        out.push(Value::Object(entry));
-    }
+            Value::Object(entry)
+        })
+        .collect();
     Ok(out)
 }
 
@@ -427,16 +373,4 @@ fn tool_config(req: &Object) -> Result<Option<Value>, ApiError> {
         Some(_) => return Err(bad_tool_choice()),
     };
     Ok(Some(json!({"functionCallingConfig": config})))
-}
-
-fn bad_tool_choice() -> ApiError {
-    ApiError::invalid(
-        "tool_choice",
-        "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}",
-    )
-}
-
-/// A field that is present and not `null`.
-fn present<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
 }
