@@ -182,3 +182,131 @@ pub(crate) fn function_tools(tools: &Value) -> Result<Vec<FunctionTool<'_>>, Api
     }
     Ok(out)
 }
+
+/// A `user` message's content as the provider's blocks: a string or each
+/// `text` part through `text`, each `image_url` part through `image`; other
+/// parts and empty content are refused. `at` names the message.
+pub(crate) fn user_content(
+    content: Option<&Value>,
+    at: &str,
+    text: impl Fn(&str) -> Value,
+    image: impl Fn(&Value, &str) -> Result<Value, ApiError>,
+) -> Result<Vec<Value>, ApiError> {
+    let blocks =
+        match content {
+            Some(Value::String(s)) => vec![text(s)],
+            Some(Value::Array(parts)) => {
+                let mut blocks = Vec::with_capacity(parts.len());
+                for (j, part) in parts.iter().enumerate() {
+                    let at = format!("{at}.content[{j}]");
+                    blocks.push(match (part_type(part), part.get("text")) {
+                        (Some("text"), Some(Value::String(s))) => text(s),
+                        (Some("image_url"), _) => image(part, &at)?,
+                        _ => return Err(ApiError::invalid(
+                            at,
+                            "only text and image_url parts are supported by this model's provider",
+                        )),
+                    });
+                }
+                blocks
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("{at}.content"),
+                    "content must be a string or a list of parts",
+                ))
+            }
+        };
+    if blocks.is_empty() {
+        return Err(ApiError::invalid(
+            format!("{at}.content"),
+            "content must not be empty",
+        ));
+    }
+    Ok(blocks)
+}
+
+/// One tool call of an assistant message, checked: its id, its function's
+/// name and its arguments parsed into an object (`{}` when empty).
+pub(crate) struct ToolCall<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) input: Value,
+}
+
+/// An `assistant` message as the provider's blocks: its text through
+/// `text` (when not empty), then each tool call through `call`. A message
+/// with neither is refused, as are calls without an id or name and
+/// arguments that are not a JSON object.
+pub(crate) fn assistant_content(
+    message: &Object,
+    at: &str,
+    text: impl Fn(&str) -> Value,
+    call: impl Fn(ToolCall<'_>) -> Value,
+) -> Result<Vec<Value>, ApiError> {
+    let mut blocks = Vec::new();
+    let content = text_only(present(message, "content"), at)?;
+    if !content.is_empty() {
+        blocks.push(text(&content));
+    }
+    let calls = match present(message, "tool_calls") {
+        None => &[][..],
+        Some(Value::Array(calls)) => calls.as_slice(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                format!("{at}.tool_calls"),
+                "tool_calls must be a list",
+            ))
+        }
+    };
+    for (j, tool_call) in calls.iter().enumerate() {
+        let at = format!("{at}.tool_calls[{j}]");
+        let field = |pointer: &str, name: &str| {
+            tool_call
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("{at}.{name}"), format!("{name} is required"))
+                })
+        };
+        let id = field("/id", "id")?;
+        let name = field("/function/name", "function.name")?;
+        let arguments = tool_call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let input = if arguments.trim().is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_str::<Value>(arguments)
+                .ok()
+                .filter(Value::is_object)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        format!("{at}.function.arguments"),
+                        "arguments must be a JSON object encoded as a string",
+                    )
+                })?
+        };
+        blocks.push(call(ToolCall { id, name, input }));
+    }
+    if blocks.is_empty() {
+        return Err(ApiError::invalid(
+            format!("{at}.content"),
+            "an assistant message needs content or tool_calls",
+        ));
+    }
+    Ok(blocks)
+}
+
+/// A `tool` message's `tool_call_id`, required.
+pub(crate) fn tool_call_id<'a>(message: &'a Object, at: &str) -> Result<&'a str, ApiError> {
+    match message.get("tool_call_id") {
+        Some(Value::String(id)) if !id.is_empty() => Ok(id),
+        _ => Err(ApiError::invalid(
+            format!("{at}.tool_call_id"),
+            "tool_call_id is required",
+        )),
+    }
+}

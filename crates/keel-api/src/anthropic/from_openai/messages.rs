@@ -16,7 +16,9 @@
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::openai_request::{part_type, present, text_only, Object};
+use crate::openai_request::{
+    assistant_content, present, text_only, tool_call_id, user_content, Object,
+};
 
 /// How several system or developer messages are joined.
 const SYSTEM_SEPARATOR: &str = "\n\n";
@@ -40,8 +42,19 @@ pub(super) fn translate(messages: &Value) -> Result<(Option<String>, Vec<Value>)
                 system.push(text_only(present(message, "content"), &at)?);
                 continue;
             }
-            "user" => ("user", user_blocks(present(message, "content"), &at)?),
-            "assistant" => ("assistant", assistant_blocks(message, &at)?),
+            "user" => (
+                "user",
+                user_content(present(message, "content"), &at, text_block, image)?,
+            ),
+            "assistant" => (
+                "assistant",
+                assistant_content(
+                    message,
+                    &at,
+                    text_block,
+                    |call| json!({"type": "tool_use", "id": call.id, "name": call.name, "input": call.input}),
+                )?,
+            ),
             "tool" => ("user", vec![tool_result(message, &at)?]),
             _ => {
                 return Err(ApiError::invalid(
@@ -69,40 +82,9 @@ pub(super) fn translate(messages: &Value) -> Result<(Option<String>, Vec<Value>)
     Ok(((!system.is_empty()).then_some(system), turns))
 }
 
-fn user_blocks(content: Option<&Value>, at: &str) -> Result<Vec<Value>, ApiError> {
-    let blocks = match content {
-        Some(Value::String(s)) => vec![json!({"type": "text", "text": s})],
-        Some(Value::Array(parts)) => {
-            let mut blocks = Vec::with_capacity(parts.len());
-            for (j, part) in parts.iter().enumerate() {
-                let at = format!("{at}.content[{j}]");
-                blocks.push(match (part_type(part), part.get("text")) {
-                    (Some("text"), Some(Value::String(s))) => json!({"type": "text", "text": s}),
-                    (Some("image_url"), _) => image(part, &at)?,
-                    _ => {
-                        return Err(ApiError::invalid(
-                            at,
-                            "only text and image_url parts are supported by this model's provider",
-                        ))
-                    }
-                });
-            }
-            blocks
-        }
-        _ => {
-            return Err(ApiError::invalid(
-                format!("{at}.content"),
-                "content must be a string or a list of parts",
-            ))
-        }
-    };
-    if blocks.is_empty() {
-        return Err(ApiError::invalid(
-            format!("{at}.content"),
-            "content must not be empty",
-        ));
-    }
-    Ok(blocks)
+/// A text block.
+fn text_block(text: &str) -> Value {
+    json!({"type": "text", "text": text})
 }
 
 /// An `image_url` part as an Anthropic image block.
@@ -133,72 +115,8 @@ fn image(part: &Value, at: &str) -> Result<Value, ApiError> {
     ))
 }
 
-fn assistant_blocks(message: &Object, at: &str) -> Result<Vec<Value>, ApiError> {
-    let mut blocks = Vec::new();
-    let text = text_only(present(message, "content"), at)?;
-    if !text.is_empty() {
-        blocks.push(json!({"type": "text", "text": text}));
-    }
-    let calls = match present(message, "tool_calls") {
-        None => &[][..],
-        Some(Value::Array(calls)) => calls.as_slice(),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                format!("{at}.tool_calls"),
-                "tool_calls must be a list",
-            ))
-        }
-    };
-    for (j, call) in calls.iter().enumerate() {
-        let at = format!("{at}.tool_calls[{j}]");
-        let field = |pointer: &str, name: &str| {
-            call.pointer(pointer)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| {
-                    ApiError::invalid(format!("{at}.{name}"), format!("{name} is required"))
-                })
-        };
-        let id = field("/id", "id")?;
-        let name = field("/function/name", "function.name")?;
-        let arguments = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let input = if arguments.trim().is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str::<Value>(arguments)
-                .ok()
-                .filter(Value::is_object)
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        format!("{at}.function.arguments"),
-                        "arguments must be a JSON object encoded as a string",
-                    )
-                })?
-        };
-        blocks.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
-    }
-    if blocks.is_empty() {
-        return Err(ApiError::invalid(
-            format!("{at}.content"),
-            "an assistant message needs content or tool_calls",
-        ));
-    }
-    Ok(blocks)
-}
-
 fn tool_result(message: &Object, at: &str) -> Result<Value, ApiError> {
-    let id = match message.get("tool_call_id") {
-        Some(Value::String(id)) if !id.is_empty() => id,
-        _ => {
-            return Err(ApiError::invalid(
-                format!("{at}.tool_call_id"),
-                "tool_call_id is required",
-            ))
-        }
-    };
+    let id = tool_call_id(message, at)?;
     let content = text_only(present(message, "content"), at)?;
     Ok(json!({"type": "tool_result", "tool_use_id": id, "content": content}))
 }

@@ -23,7 +23,9 @@
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::openai_request::{part_type, present, text_only, Object};
+use crate::openai_request::{
+    assistant_content, present, text_only, tool_call_id, user_content, Object,
+};
 
 /// How several system or developer messages are joined.
 const SYSTEM_SEPARATOR: &str = "\n\n";
@@ -58,8 +60,19 @@ pub(super) fn translate(messages: &Value) -> Result<(Option<String>, Vec<Value>)
                 system.push(text_only(present(message, "content"), &at)?);
                 continue;
             }
-            "user" => ("user", user_parts(present(message, "content"), &at)?),
-            "assistant" => ("model", model_parts(message, &at)?),
+            "user" => (
+                "user",
+                user_content(present(message, "content"), &at, text_part, image)?,
+            ),
+            "assistant" => (
+                "model",
+                assistant_content(
+                    message,
+                    &at,
+                    text_part,
+                    |call| json!({"functionCall": {"id": call.id, "name": call.name, "args": call.input}}),
+                )?,
+            ),
             "tool" => ("user", vec![function_response(message, &list[..i], &at)?]),
             _ => {
                 return Err(ApiError::invalid(
@@ -87,39 +100,9 @@ pub(super) fn translate(messages: &Value) -> Result<(Option<String>, Vec<Value>)
     Ok(((!system.is_empty()).then_some(system), contents))
 }
 
-fn user_parts(content: Option<&Value>, at: &str) -> Result<Vec<Value>, ApiError> {
-    let parts =
-        match content {
-            Some(Value::String(s)) => vec![json!({"text": s})],
-            Some(Value::Array(list)) => {
-                let mut parts = Vec::with_capacity(list.len());
-                for (j, part) in list.iter().enumerate() {
-                    let at = format!("{at}.content[{j}]");
-                    parts.push(match (part_type(part), part.get("text")) {
-                        (Some("text"), Some(Value::String(s))) => json!({"text": s}),
-                        (Some("image_url"), _) => image(part, &at)?,
-                        _ => return Err(ApiError::invalid(
-                            at,
-                            "only text and image_url parts are supported by this model's provider",
-                        )),
-                    });
-                }
-                parts
-            }
-            _ => {
-                return Err(ApiError::invalid(
-                    format!("{at}.content"),
-                    "content must be a string or a list of parts",
-                ))
-            }
-        };
-    if parts.is_empty() {
-        return Err(ApiError::invalid(
-            format!("{at}.content"),
-            "content must not be empty",
-        ));
-    }
-    Ok(parts)
+/// A text part.
+fn text_part(text: &str) -> Value {
+    json!({"text": text})
 }
 
 /// An `image_url` part as `inlineData` (data URLs) or `fileData` (links).
@@ -170,76 +153,10 @@ fn guess_image_type(url: &str) -> Option<&'static str> {
         .map(|(_, mime)| *mime)
 }
 
-/// The tool calls of an assistant message, empty when it has none.
-fn tool_calls<'a>(message: &'a Object, at: &str) -> Result<&'a [Value], ApiError> {
-    match present(message, "tool_calls") {
-        None => Ok(&[]),
-        Some(Value::Array(calls)) => Ok(calls.as_slice()),
-        Some(_) => Err(ApiError::invalid(
-            format!("{at}.tool_calls"),
-            "tool_calls must be a list",
-        )),
-    }
-}
-
-fn model_parts(message: &Object, at: &str) -> Result<Vec<Value>, ApiError> {
-    let mut parts = Vec::new();
-    let text = text_only(present(message, "content"), at)?;
-    if !text.is_empty() {
-        parts.push(json!({"text": text}));
-    }
-    for (j, call) in tool_calls(message, at)?.iter().enumerate() {
-        let at = format!("{at}.tool_calls[{j}]");
-        let field = |pointer: &str, name: &str| {
-            call.pointer(pointer)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| {
-                    ApiError::invalid(format!("{at}.{name}"), format!("{name} is required"))
-                })
-        };
-        let id = field("/id", "id")?;
-        let name = field("/function/name", "function.name")?;
-        let arguments = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let args = if arguments.trim().is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str::<Value>(arguments)
-                .ok()
-                .filter(Value::is_object)
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        format!("{at}.function.arguments"),
-                        "arguments must be a JSON object encoded as a string",
-                    )
-                })?
-        };
-        parts.push(json!({"functionCall": {"id": id, "name": name, "args": args}}));
-    }
-    if parts.is_empty() {
-        return Err(ApiError::invalid(
-            format!("{at}.content"),
-            "an assistant message needs content or tool_calls",
-        ));
-    }
-    Ok(parts)
-}
-
 /// A `tool` message as a `functionResponse` part; `earlier` are the messages
 /// before it, searched for the call it answers.
 fn function_response(message: &Object, earlier: &[Value], at: &str) -> Result<Value, ApiError> {
-    let id = match message.get("tool_call_id") {
-        Some(Value::String(id)) if !id.is_empty() => id.as_str(),
-        _ => {
-            return Err(ApiError::invalid(
-                format!("{at}.tool_call_id"),
-                "tool_call_id is required",
-            ))
-        }
-    };
+    let id = tool_call_id(message, at)?;
     let name = called_function(earlier, id).ok_or_else(|| {
         ApiError::invalid(
             format!("{at}.tool_call_id"),
