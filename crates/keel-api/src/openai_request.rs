@@ -10,6 +10,35 @@ use crate::error::ApiError;
 /// A JSON object of the request.
 pub(crate) type Object = Map<String, Value>;
 
+/// The request body as an object.
+pub(crate) fn request_object(openai: &Value) -> Result<&Object, ApiError> {
+    openai
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("body", "the request body must be a JSON object"))
+}
+
+/// `model`, required and non-empty.
+pub(crate) fn required_model(req: &Object) -> Result<&str, ApiError> {
+    match present(req, "model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => Ok(m),
+        Some(_) => Err(ApiError::invalid(
+            "model",
+            "model must be a non-empty string",
+        )),
+        None => Err(ApiError::invalid("model", "model is required")),
+    }
+}
+
+/// `stream`, when set.
+pub(crate) fn stream(req: &Object) -> Result<Option<bool>, ApiError> {
+    present(req, "stream")
+        .map(|s| {
+            s.as_bool()
+                .ok_or_else(|| ApiError::invalid("stream", "stream must be a boolean"))
+        })
+        .transpose()
+}
+
 /// A field that is present and not `null`.
 pub(crate) fn present<'a>(obj: &'a Object, key: &str) -> Option<&'a Value> {
     obj.get(key).filter(|v| !v.is_null())

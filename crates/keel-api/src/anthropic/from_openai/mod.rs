@@ -54,7 +54,8 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::openai_request::{
-    bad_tool_choice, function_tools, number, present, top_k, KnownFields, Object,
+    bad_tool_choice, function_tools, number, present, request_object, required_model, stream,
+    top_k, KnownFields, Object,
 };
 
 /// The `max_tokens` sent when the client set no limit: Anthropic requires one.
@@ -123,23 +124,10 @@ const FIELDS: KnownFields = KnownFields {
 /// Translates an OpenAI chat completions request into an Anthropic Messages
 /// request, so an OpenAI client can be served by an Anthropic provider.
 pub fn request(openai: &Value) -> Result<Value, ApiError> {
-    let req = openai
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("body", "the request body must be a JSON object"))?;
+    let req = request_object(openai)?;
     check_fields(req)?;
     let mut out = Object::new();
-    match present(req, "model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => {
-            out.insert("model".into(), Value::from(m.as_str()));
-        }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "model",
-                "model must be a non-empty string",
-            ))
-        }
-        None => return Err(ApiError::invalid("model", "model is required")),
-    }
+    out.insert("model".into(), Value::from(required_model(req)?));
     let messages = present(req, "messages")
         .ok_or_else(|| ApiError::invalid("messages", "messages is required"))?;
     let (system, turns) = messages::translate(messages)?;
@@ -188,10 +176,7 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
     if let Some(stop) = stop_sequences(req)? {
         out.insert("stop_sequences".into(), stop);
     }
-    if let Some(s) = present(req, "stream") {
-        let s = s
-            .as_bool()
-            .ok_or_else(|| ApiError::invalid("stream", "stream must be a boolean"))?;
+    if let Some(s) = stream(req)? {
         out.insert("stream".into(), Value::Bool(s));
     }
     match present(req, "user") {

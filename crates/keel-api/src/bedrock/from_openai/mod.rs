@@ -59,7 +59,8 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::openai_request::{
-    bad_tool_choice, function_tools, number, present, top_k, KnownFields, Object,
+    bad_tool_choice, function_tools, number, present, request_object, required_model, stream,
+    top_k, KnownFields, Object,
 };
 
 /// Fields dropped because losing them changes nothing a client relies on.
@@ -120,25 +121,10 @@ const FIELDS: KnownFields = KnownFields {
 /// ConverseStream: the body is the same) request body, so an OpenAI client
 /// can be served by Bedrock. The model id is not part of the body.
 pub fn request(openai: &Value) -> Result<Value, ApiError> {
-    let req = openai
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("body", "the request body must be a JSON object"))?;
+    let req = request_object(openai)?;
     check_fields(req)?;
-    match present(req, "model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => {}
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "model",
-                "model must be a non-empty string",
-            ))
-        }
-        None => return Err(ApiError::invalid("model", "model is required")),
-    }
-    if let Some(s) = present(req, "stream") {
-        if !s.is_boolean() {
-            return Err(ApiError::invalid("stream", "stream must be a boolean"));
-        }
-    }
+    required_model(req)?;
+    stream(req)?;
     if present(req, "user").is_some_and(|u| !u.is_string()) {
         return Err(ApiError::invalid("user", "user must be a string"));
     }

@@ -55,7 +55,8 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::openai_request::{
-    bad_tool_choice, function_tools, number, present, top_k, KnownFields, Object,
+    bad_tool_choice, function_tools, number, present, request_object, required_model, stream,
+    top_k, KnownFields, Object,
 };
 
 /// Most stop sequences Gemini accepts.
@@ -119,25 +120,10 @@ const FIELDS: KnownFields = KnownFields {
 /// `GenerateContentRequest` body, so an OpenAI client can be served by a
 /// Gemini provider. The model is not part of the body (it is in the URL).
 pub fn request(openai: &Value) -> Result<Value, ApiError> {
-    let req = openai
-        .as_object()
-        .ok_or_else(|| ApiError::invalid("body", "the request body must be a JSON object"))?;
+    let req = request_object(openai)?;
     check_fields(req)?;
-    match present(req, "model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => {}
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "model",
-                "model must be a non-empty string",
-            ))
-        }
-        None => return Err(ApiError::invalid("model", "model is required")),
-    }
-    if let Some(s) = present(req, "stream") {
-        if !s.is_boolean() {
-            return Err(ApiError::invalid("stream", "stream must be a boolean"));
-        }
-    }
+    required_model(req)?;
+    stream(req)?;
     let messages = present(req, "messages")
         .ok_or_else(|| ApiError::invalid("messages", "messages is required"))?;
     let (system, contents) = messages::translate(messages)?;
