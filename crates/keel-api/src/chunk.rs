@@ -28,6 +28,17 @@ struct Chunk<'a> {
     usage: Option<Option<()>>,
 }
 
+/// The last chunk when usage was asked for: no choices, the usage.
+#[derive(Serialize)]
+struct UsageChunk<'a> {
+    choices: [(); 0],
+    created: u64,
+    id: &'a str,
+    model: &'a str,
+    object: &'static str,
+    usage: &'a Value,
+}
+
 #[derive(Serialize)]
 struct Choice<'a> {
     delta: &'a Value,
@@ -66,6 +77,20 @@ impl<'a> ChunkHead<'a> {
         // Writing plain structs into a Vec cannot fail.
         serde_json::to_vec(&chunk).unwrap_or_default()
     }
+
+    /// The usage chunk that ends a stream whose client asked for usage:
+    /// `"choices": []` and `usage`.
+    pub fn usage_chunk(&self, usage: &Value) -> Vec<u8> {
+        let chunk = UsageChunk {
+            choices: [],
+            created: self.created,
+            id: self.id,
+            model: self.model,
+            object: "chat.completion.chunk",
+            usage,
+        };
+        serde_json::to_vec(&chunk).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -96,5 +121,12 @@ mod tests {
         let v: Value = serde_json::from_slice(&quiet.chunk(0, &delta, None)).unwrap();
         assert!(v.get("usage").is_none());
         assert!(v["choices"][0]["finish_reason"].is_null());
+        let usage = json!({"prompt_tokens": 1});
+        let expected = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+            "created": 7, "model": "m", "choices": [], "usage": usage});
+        assert_eq!(
+            String::from_utf8(head.usage_chunk(&usage)).unwrap(),
+            expected.to_string()
+        );
     }
 }

@@ -187,10 +187,7 @@ impl StreamTranslator {
                 self.finished = true;
                 self.usage = event.get("usage").filter(|u| u.is_object()).cloned();
                 if self.include_usage {
-                    let mut last = self.head();
-                    last["choices"] = json!([]);
-                    last["usage"] = usage(event.get("usage"));
-                    out.push(last.to_string().into_bytes());
+                    out.push(self.chunk_head().usage_chunk(&usage(event.get("usage"))));
                 }
             }
             _ => {}
@@ -217,14 +214,12 @@ impl StreamTranslator {
     }
 
     /// The fields every chunk shares.
-    fn head(&self) -> Value {
-        json!({"id": self.id, "object": "chat.completion.chunk",
-            "created": self.created, "model": self.model})
+    fn chunk_head(&self) -> crate::chunk::ChunkHead<'_> {
+        crate::chunk::ChunkHead::new(&self.id, self.created, &self.model, self.include_usage)
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Vec<u8> {
-        crate::chunk::ChunkHead::new(&self.id, self.created, &self.model, self.include_usage)
-            .chunk(0, &delta, finish)
+        self.chunk_head().chunk(0, &delta, finish)
     }
 }
 

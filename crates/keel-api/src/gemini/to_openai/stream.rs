@@ -209,10 +209,7 @@ impl StreamTranslator {
             out.push(self.chunk(index, json!({}), Some(reason)));
         }
         if let (true, Some(meta)) = (self.include_usage, &self.usage) {
-            let mut last = self.head();
-            last["choices"] = json!([]);
-            last["usage"] = usage(meta);
-            out.push(last.to_string().into_bytes());
+            out.push(self.chunk_head().usage_chunk(&usage(meta)));
         }
     }
 
@@ -232,14 +229,12 @@ impl StreamTranslator {
     }
 
     /// The fields every chunk shares.
-    fn head(&self) -> Value {
-        json!({"id": self.id, "object": "chat.completion.chunk",
-            "created": self.created, "model": self.model})
+    fn chunk_head(&self) -> crate::chunk::ChunkHead<'_> {
+        crate::chunk::ChunkHead::new(&self.id, self.created, &self.model, self.include_usage)
     }
 
     fn chunk(&self, index: u64, delta: Value, finish: Option<&str>) -> Vec<u8> {
-        crate::chunk::ChunkHead::new(&self.id, self.created, &self.model, self.include_usage)
-            .chunk(index, &delta, finish)
+        self.chunk_head().chunk(index, &delta, finish)
     }
 }
 
