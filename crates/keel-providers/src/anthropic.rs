@@ -52,11 +52,10 @@ impl AnthropicProvider {
             .map_err(|_| format!("provider '{name}': invalid anthropic_version"))?;
         headers.insert(VERSION_HEADER, version);
         if let Some(key) = &settings.api_key {
-            let mut value = HeaderValue::from_str(key.expose_secret()).map_err(|_| {
-                format!("provider '{name}': the API key contains invalid characters")
-            })?;
-            value.set_sensitive(true);
-            headers.insert(API_KEY_HEADER, value);
+            headers.insert(
+                API_KEY_HEADER,
+                crate::secret_header(&name, key.expose_secret())?,
+            );
         }
         crate::extra_headers(&name, &settings.headers, &mut headers)?;
         Ok(AnthropicProvider {

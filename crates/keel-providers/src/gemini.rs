@@ -42,26 +42,12 @@ impl GeminiProvider {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &settings.api_key {
-            let mut value = HeaderValue::from_str(key.expose_secret()).map_err(|_| {
-                format!(
-                    "provider '{}': the API key contains invalid characters",
-                    settings.name
-                )
-            })?;
-            value.set_sensitive(true);
-            headers.insert(HeaderName::from_static(API_KEY_HEADER), value);
+            headers.insert(
+                HeaderName::from_static(API_KEY_HEADER),
+                crate::secret_header(&settings.name, key.expose_secret())?,
+            );
         }
-        for (k, v) in &settings.headers {
-            let name = HeaderName::try_from(k.as_str())
-                .map_err(|_| format!("provider '{}': invalid header name '{k}'", settings.name))?;
-            let value = HeaderValue::from_str(v).map_err(|_| {
-                format!(
-                    "provider '{}': invalid value for header '{k}'",
-                    settings.name
-                )
-            })?;
-            headers.insert(name, value);
-        }
+        crate::extra_headers(&settings.name, &settings.headers, &mut headers)?;
         let base_url = match settings.base_url.trim_end_matches('/') {
             "" => DEFAULT_BASE_URL.to_owned(),
             url => url.to_owned(),

@@ -118,6 +118,15 @@ pub trait Provider: Send + Sync + 'static {
     }
 }
 
+/// A credential as a header value, marked sensitive so it never shows in
+/// logs or debug output.
+pub(crate) fn secret_header(provider: &str, secret: &str) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::from_str(secret)
+        .map_err(|_| format!("provider '{provider}': the API key contains invalid characters"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// Adds a provider's configured extra headers, refusing invalid ones with a
 /// message naming the provider.
 pub(crate) fn extra_headers(

@@ -58,14 +58,7 @@ impl OpenAiProvider {
                     key.expose_secret().to_owned(),
                 ),
             };
-            let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                format!(
-                    "provider '{}': the API key contains invalid characters",
-                    settings.name
-                )
-            })?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
+            headers.insert(name, crate::secret_header(&settings.name, &value)?);
         }
         crate::extra_headers(&settings.name, &settings.headers, &mut headers)?;
         let base_url = settings.base_url.trim_end_matches('/').to_owned();
