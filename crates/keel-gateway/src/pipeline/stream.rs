@@ -495,6 +495,18 @@ impl RelayCore {
         )
     }
 
+    /// What the record keeps of the stream: the payloads seen, and the
+    /// provider's own usage when its events were translated.
+    fn take_answer(&mut self) -> Answer {
+        Answer::Stream {
+            provider_usage: self
+                .provider_stream
+                .as_ref()
+                .and_then(ProviderStream::provider_usage),
+            payloads: std::mem::take(&mut self.payloads),
+        }
+    }
+
     /// Records the call and returns the last bytes owed to the client.
     async fn finish(mut self, end: End) -> Option<Bytes> {
         let ttft = self
@@ -542,13 +554,7 @@ impl RelayCore {
             status: 200,
             outcome,
             error,
-            answer: Answer::Stream {
-                provider_usage: self
-                    .provider_stream
-                    .as_ref()
-                    .and_then(ProviderStream::provider_usage),
-                payloads: self.payloads,
-            },
+            answer: self.take_answer(),
             ttft,
             latency: self.call.started.elapsed(),
             billable: self.first_event.is_some(),
@@ -600,13 +606,7 @@ impl RelayCore {
                 "client_disconnected",
                 "the client closed the connection mid-stream".to_owned(),
             )),
-            answer: Answer::Stream {
-                provider_usage: self
-                    .provider_stream
-                    .as_ref()
-                    .and_then(ProviderStream::provider_usage),
-                payloads: self.payloads,
-            },
+            answer: self.take_answer(),
             ttft,
             latency,
             billable: self.first_event.is_some(),
