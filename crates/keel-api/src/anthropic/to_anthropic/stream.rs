@@ -41,6 +41,13 @@ pub struct StreamTranslator {
     usage: Option<Tokens>,
 }
 
+/// The two kinds of block that grow by fragments of text.
+#[derive(Debug, Clone, Copy)]
+enum Prose {
+    Text,
+    Thinking,
+}
+
 #[derive(Debug)]
 enum Open {
     Text { block: u32 },
@@ -111,11 +118,11 @@ impl StreamTranslator {
         };
         if let Some(delta) = choice.get("delta") {
             if let Some(reasoning) = delta.get("reasoning_content").and_then(Value::as_str) {
-                self.thinking(reasoning, out);
+                self.prose(Prose::Thinking, reasoning, out);
             }
             for key in ["content", "refusal"] {
                 if let Some(text) = delta.get(key).and_then(Value::as_str) {
-                    self.text(text, out);
+                    self.prose(Prose::Text, text, out);
                 }
             }
             for call in delta
@@ -187,57 +194,48 @@ impl StreamTranslator {
         write_event(out, "ping", &Event::Ping);
     }
 
-    fn text(&mut self, text: &str, out: &mut Vec<u8>) {
-        if text.is_empty() {
+    /// A fragment of text, or of a reasoning model's thoughts
+    /// (`reasoning_content`, as a thinking block without a signature: only
+    /// Anthropic can sign): it joins the open block of its kind, or closes
+    /// whatever is open and starts one.
+    fn prose(&mut self, kind: Prose, fragment: &str, out: &mut Vec<u8>) {
+        if fragment.is_empty() {
             return;
         }
-        let block = match self.open {
-            Some(Open::Text { block }) => block,
-            _ => {
+        let open = match (&self.open, kind) {
+            (Some(Open::Text { block }), Prose::Text)
+            | (Some(Open::Thinking { block }), Prose::Thinking) => Some(*block),
+            _ => None,
+        };
+        let block = match open {
+            Some(block) => block,
+            None => {
                 self.close_block(out);
-                let block = self.open_block(out, Block::Text { text: "" });
-                self.open = Some(Open::Text { block });
+                let start = match kind {
+                    Prose::Text => Block::Text { text: "" },
+                    Prose::Thinking => Block::Thinking {
+                        thinking: "",
+                        signature: "",
+                    },
+                };
+                let block = self.open_block(out, start);
+                self.open = Some(match kind {
+                    Prose::Text => Open::Text { block },
+                    Prose::Thinking => Open::Thinking { block },
+                });
                 block
             }
         };
-        let delta = Delta::Text { text };
+        let delta = match kind {
+            Prose::Text => Delta::Text { text: fragment },
+            Prose::Thinking => Delta::Thinking { thinking: fragment },
+        };
         write_event(
             out,
             "content_block_delta",
             &Event::ContentBlockDelta {
                 index: block,
                 delta,
-            },
-        );
-    }
-
-    /// A reasoning model's thoughts (`reasoning_content`), as a thinking
-    /// block (without a signature: only Anthropic can sign).
-    fn thinking(&mut self, thinking: &str, out: &mut Vec<u8>) {
-        if thinking.is_empty() {
-            return;
-        }
-        let block = match self.open {
-            Some(Open::Thinking { block }) => block,
-            _ => {
-                self.close_block(out);
-                let block = self.open_block(
-                    out,
-                    Block::Thinking {
-                        thinking: "",
-                        signature: "",
-                    },
-                );
-                self.open = Some(Open::Thinking { block });
-                block
-            }
-        };
-        write_event(
-            out,
-            "content_block_delta",
-            &Event::ContentBlockDelta {
-                index: block,
-                delta: Delta::Thinking { thinking },
             },
         );
     }
