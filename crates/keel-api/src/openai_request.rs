@@ -339,3 +339,70 @@ pub(crate) fn tool_call_id<'a>(message: &'a Object, at: &str) -> Result<&'a str,
         )),
     }
 }
+
+/// Who wrote a message (`developer` counts as `system`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+/// The turns of a conversation, each a role and its blocks.
+pub(crate) type Turns = Vec<(&'static str, Vec<Value>)>;
+
+/// Walks `messages` as every translation does: each message must be an
+/// object with a known role, and is handed to `translate` with its role,
+/// the messages before it (to find the call a tool result answers) and its
+/// name (`messages[i]`). `translate` gives the role and blocks of the turn
+/// it adds to, or `None` when it keeps the message itself (system prompts).
+/// Consecutive turns of one role are merged; a conversation with no turns,
+/// or no messages, is refused.
+pub(crate) fn conversation<'a>(
+    messages: &'a Value,
+    mut translate: impl FnMut(
+        Role,
+        &'a Object,
+        &'a [Value],
+        &str,
+    ) -> Result<Option<(&'static str, Vec<Value>)>, ApiError>,
+) -> Result<Turns, ApiError> {
+    let list = messages
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| ApiError::invalid("messages", "messages must be a non-empty list"))?;
+    let mut turns: Turns = Vec::new();
+    for (i, message) in list.iter().enumerate() {
+        let at = format!("messages[{i}]");
+        let message = message
+            .as_object()
+            .ok_or_else(|| ApiError::invalid(at.as_str(), "a message must be an object"))?;
+        let role = match message.get("role").and_then(Value::as_str).unwrap_or("") {
+            "system" | "developer" => Role::System,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "tool" => Role::Tool,
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("{at}.role"),
+                    "role must be system, developer, user, assistant or tool",
+                ))
+            }
+        };
+        let Some((role, blocks)) = translate(role, message, &list[..i], &at)? else {
+            continue;
+        };
+        match turns.last_mut() {
+            Some((last, pieces)) if *last == role => pieces.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    if turns.is_empty() {
+        return Err(ApiError::invalid(
+            "messages",
+            "at least one user or assistant message is required",
+        ));
+    }
+    Ok(turns)
+}

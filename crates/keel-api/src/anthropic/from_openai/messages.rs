@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::openai_request::{
-    assistant_content, present, text_only, tool_call_id, user_content, Object,
+    assistant_content, conversation, present, text_only, tool_call_id, user_content, Object, Role,
 };
 
 /// How several system or developer messages are joined.
@@ -25,55 +25,29 @@ const SYSTEM_SEPARATOR: &str = "\n\n";
 
 /// The system prompt, if any, and the Anthropic turns.
 pub(super) fn translate(messages: &Value) -> Result<(Option<String>, Vec<Value>), ApiError> {
-    let list = messages
-        .as_array()
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| ApiError::invalid("messages", "messages must be a non-empty list"))?;
     let mut system = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for (i, message) in list.iter().enumerate() {
-        let at = format!("messages[{i}]");
-        let message = message
-            .as_object()
-            .ok_or_else(|| ApiError::invalid(at.as_str(), "a message must be an object"))?;
-        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
-        let (role, blocks) = match role {
-            "system" | "developer" => {
-                system.push(text_only(present(message, "content"), &at)?);
-                continue;
+    let turns = conversation(messages, |role, message, _, at| {
+        Ok(match role {
+            Role::System => {
+                system.push(text_only(present(message, "content"), at)?);
+                None
             }
-            "user" => (
+            Role::User => Some((
                 "user",
-                user_content(present(message, "content"), &at, text_block, image)?,
-            ),
-            "assistant" => (
+                user_content(present(message, "content"), at, text_block, image)?,
+            )),
+            Role::Assistant => Some((
                 "assistant",
                 assistant_content(
                     message,
-                    &at,
+                    at,
                     text_block,
                     |call| json!({"type": "tool_use", "id": call.id, "name": call.name, "input": call.input}),
                 )?,
-            ),
-            "tool" => ("user", vec![tool_result(message, &at)?]),
-            _ => {
-                return Err(ApiError::invalid(
-                    format!("{at}.role"),
-                    "role must be system, developer, user, assistant or tool",
-                ))
-            }
-        };
-        match turns.last_mut() {
-            Some((last, pieces)) if *last == role => pieces.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
-    }
-    if turns.is_empty() {
-        return Err(ApiError::invalid(
-            "messages",
-            "at least one user or assistant message is required",
-        ));
-    }
+            )),
+            Role::Tool => Some(("user", vec![tool_result(message, at)?])),
+        })
+    })?;
     let system = system.join(SYSTEM_SEPARATOR);
     let turns = turns
         .into_iter()

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::openai_request::{
-    assistant_content, present, text_only, tool_call_id, user_content, Object,
+    assistant_content, conversation, present, text_only, tool_call_id, user_content, Object, Role,
 };
 
 /// The translated conversation.
@@ -40,63 +40,37 @@ pub(super) struct Translated {
 
 /// The system blocks and the Converse turns of `messages`.
 pub(super) fn translate(messages: &Value) -> Result<Translated, ApiError> {
-    let list = messages
-        .as_array()
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| ApiError::invalid("messages", "messages must be a non-empty list"))?;
     let mut system = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     let mut has_tool_blocks = false;
-    for (i, message) in list.iter().enumerate() {
-        let at = format!("messages[{i}]");
-        let message = message
-            .as_object()
-            .ok_or_else(|| ApiError::invalid(at.as_str(), "a message must be an object"))?;
-        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
-        let (role, blocks) = match role {
-            "system" | "developer" => {
-                let text = text_only(present(message, "content"), &at)?;
+    let turns = conversation(messages, |role, message, _, at| {
+        Ok(match role {
+            Role::System => {
+                let text = text_only(present(message, "content"), at)?;
                 if !text.is_empty() {
                     system.push(json!({"text": text}));
                 }
-                continue;
+                None
             }
-            "user" => (
+            Role::User => Some((
                 "user",
-                user_content(present(message, "content"), &at, text_block, image)?,
-            ),
-            "assistant" => {
+                user_content(present(message, "content"), at, text_block, image)?,
+            )),
+            Role::Assistant => {
                 let blocks = assistant_content(
                     message,
-                    &at,
+                    at,
                     text_block,
                     |call| json!({"toolUse": {"toolUseId": call.id, "name": call.name, "input": call.input}}),
                 )?;
                 has_tool_blocks |= blocks.iter().any(|b| b.get("toolUse").is_some());
-                ("assistant", blocks)
+                Some(("assistant", blocks))
             }
-            "tool" => {
+            Role::Tool => {
                 has_tool_blocks = true;
-                ("user", vec![tool_result(message, &at)?])
+                Some(("user", vec![tool_result(message, at)?]))
             }
-            _ => {
-                return Err(ApiError::invalid(
-                    format!("{at}.role"),
-                    "role must be system, developer, user, assistant or tool",
-                ))
-            }
-        };
-        match turns.last_mut() {
-            Some((last, pieces)) if *last == role => pieces.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
-    }
-    if turns.is_empty() {
-        return Err(ApiError::invalid(
-            "messages",
-            "at least one user or assistant message is required",
-        ));
-    }
+        })
+    })?;
     let turns = turns
         .into_iter()
         .map(|(role, content)| json!({"role": role, "content": content}))

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::openai_request::{
-    assistant_content, present, text_only, tool_call_id, user_content, Object,
+    assistant_content, conversation, present, text_only, tool_call_id, user_content, Object, Role,
 };
 
 /// How several system or developer messages are joined.
@@ -43,55 +43,29 @@ const IMAGE_TYPES: &[(&str, &str)] = &[
 
 /// The system instruction text, if any, and the Gemini `contents`.
 pub(super) fn translate(messages: &Value) -> Result<(Option<String>, Vec<Value>), ApiError> {
-    let list = messages
-        .as_array()
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| ApiError::invalid("messages", "messages must be a non-empty list"))?;
     let mut system = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for (i, message) in list.iter().enumerate() {
-        let at = format!("messages[{i}]");
-        let message = message
-            .as_object()
-            .ok_or_else(|| ApiError::invalid(at.as_str(), "a message must be an object"))?;
-        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
-        let (role, parts) = match role {
-            "system" | "developer" => {
-                system.push(text_only(present(message, "content"), &at)?);
-                continue;
+    let turns = conversation(messages, |role, message, earlier, at| {
+        Ok(match role {
+            Role::System => {
+                system.push(text_only(present(message, "content"), at)?);
+                None
             }
-            "user" => (
+            Role::User => Some((
                 "user",
-                user_content(present(message, "content"), &at, text_part, image)?,
-            ),
-            "assistant" => (
+                user_content(present(message, "content"), at, text_part, image)?,
+            )),
+            Role::Assistant => Some((
                 "model",
                 assistant_content(
                     message,
-                    &at,
+                    at,
                     text_part,
                     |call| json!({"functionCall": {"id": call.id, "name": call.name, "args": call.input}}),
                 )?,
-            ),
-            "tool" => ("user", vec![function_response(message, &list[..i], &at)?]),
-            _ => {
-                return Err(ApiError::invalid(
-                    format!("{at}.role"),
-                    "role must be system, developer, user, assistant or tool",
-                ))
-            }
-        };
-        match turns.last_mut() {
-            Some((last, pieces)) if *last == role => pieces.extend(parts),
-            _ => turns.push((role, parts)),
-        }
-    }
-    if turns.is_empty() {
-        return Err(ApiError::invalid(
-            "messages",
-            "at least one user or assistant message is required",
-        ));
-    }
+            )),
+            Role::Tool => Some(("user", vec![function_response(message, earlier, at)?])),
+        })
+    })?;
     let system = system.join(SYSTEM_SEPARATOR);
     let contents = turns
         .into_iter()
