@@ -105,6 +105,26 @@ impl KnownFields {
         }
         Ok(())
     }
+
+    /// Refuses `logprobs` unless it is `false`: no provider here returns
+    /// them.
+    pub(crate) fn refuse_logprobs(&self, req: &Object) -> Result<(), ApiError> {
+        match present(req, "logprobs") {
+            Some(v) if v != &Value::Bool(false) => Err(self.unsupported("logprobs")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Refuses `n` other than 1, for providers that answer with one choice.
+pub(crate) fn one_choice(req: &Object) -> Result<(), ApiError> {
+    match present(req, "n") {
+        Some(n) if n.as_u64() != Some(1) => Err(ApiError::invalid(
+            "n",
+            "n: only one choice per request is supported by this model's provider",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The 400 for a `tool_choice` that is none of OpenAI's forms.

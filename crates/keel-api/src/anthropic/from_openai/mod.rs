@@ -54,8 +54,8 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::openai_request::{
-    bad_tool_choice, function_tools, number, present, request_object, required_model, stream,
-    top_k, KnownFields, Object,
+    bad_tool_choice, function_tools, number, one_choice, present, request_object, required_model,
+    stream, top_k, KnownFields, Object,
 };
 
 /// The `max_tokens` sent when the client set no limit: Anthropic requires one.
@@ -199,17 +199,8 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
 /// honoured; unknown fields are refused as OpenAI refuses them.
 fn check_fields(req: &Object) -> Result<(), ApiError> {
     FIELDS.check(req)?;
-    if let Some(n) = present(req, "n") {
-        if n.as_u64() != Some(1) {
-            return Err(ApiError::invalid(
-                "n",
-                "n: only one choice per request is supported by this model's provider",
-            ));
-        }
-    }
-    if present(req, "logprobs").is_some_and(|v| v != &Value::Bool(false)) {
-        return Err(FIELDS.unsupported("logprobs"));
-    }
+    one_choice(req)?;
+    FIELDS.refuse_logprobs(req)?;
     if let Some(format) = present(req, "response_format") {
         if format.get("type").and_then(Value::as_str) != Some("text") {
             return Err(FIELDS.unsupported("response_format"));

@@ -59,8 +59,8 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::openai_request::{
-    bad_tool_choice, function_tools, number, present, request_object, required_model, stream,
-    top_k, KnownFields, Object,
+    bad_tool_choice, function_tools, number, one_choice, present, request_object, required_model,
+    stream, top_k, KnownFields, Object,
 };
 
 /// Fields dropped because losing them changes nothing a client relies on.
@@ -158,17 +158,8 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
 /// honoured; unknown fields are refused as OpenAI refuses them.
 fn check_fields(req: &Object) -> Result<(), ApiError> {
     FIELDS.check(req)?;
-    if let Some(n) = present(req, "n") {
-        if n.as_u64() != Some(1) {
-            return Err(ApiError::invalid(
-                "n",
-                "n: only one choice per request is supported by this model's provider",
-            ));
-        }
-    }
-    if present(req, "logprobs").is_some_and(|v| v != &Value::Bool(false)) {
-        return Err(FIELDS.unsupported("logprobs"));
-    }
+    one_choice(req)?;
+    FIELDS.refuse_logprobs(req)?;
     for key in ["presence_penalty", "frequency_penalty"] {
         if present(req, key).is_some_and(|v| v.as_f64() != Some(0.0)) {
             return Err(FIELDS.unsupported(key));

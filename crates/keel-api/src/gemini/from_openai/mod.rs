@@ -158,9 +158,7 @@ pub fn request(openai: &Value) -> Result<Value, ApiError> {
 /// honoured; unknown fields are refused as OpenAI refuses them.
 fn check_fields(req: &Object) -> Result<(), ApiError> {
     FIELDS.check(req)?;
-    if present(req, "logprobs").is_some_and(|v| v != &Value::Bool(false)) {
-        return Err(FIELDS.unsupported("logprobs"));
-    }
+    FIELDS.refuse_logprobs(req)?;
     if present(req, "logit_bias").is_some_and(|v| v.as_object().is_none_or(|m| !m.is_empty())) {
         return Err(FIELDS.unsupported("logit_bias"));
     }
