@@ -38,7 +38,15 @@ struct ChoiceProbe {
 /// Summarises a non-streaming chat completion or embeddings response.
 /// `None` when the body is not a JSON object of that shape.
 pub fn summarize_response(body: &[u8]) -> Option<ResponseSummary> {
-    let probe: ResponseProbe = serde_json::from_slice(body).ok()?;
+    summarize(serde_json::from_slice(body).ok()?)
+}
+
+/// [`summarize_response`] for an answer already parsed (a translated one).
+pub fn summarize_value(answer: &Value) -> Option<ResponseSummary> {
+    summarize(ResponseProbe::deserialize(answer).ok()?)
+}
+
+fn summarize(probe: ResponseProbe) -> Option<ResponseSummary> {
     let usage = probe
         .usage
         .as_ref()

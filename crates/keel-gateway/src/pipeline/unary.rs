@@ -7,7 +7,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::header::{HeaderValue, RETRY_AFTER};
 use keel_api::anthropic::from_openai_error;
-use keel_api::assemble::{summarize_response, ResponseSummary};
+use keel_api::assemble::{summarize_response, summarize_value, ResponseSummary};
 use keel_api::error::{error_body, is_openai_error_body};
 use keel_api::{bedrock, gemini};
 use keel_api::{ApiError, ErrorKind};
@@ -130,13 +130,12 @@ fn read_answer(
         ),
         _ => e,
     })?;
-    let openai = Bytes::from(serde_json::to_vec(&answer.openai).unwrap_or_default());
-    let mut summary = summarize_response(&openai).ok_or_else(malformed)?;
+    let mut summary = summarize_value(&answer.openai).ok_or_else(malformed)?;
     if answer.raw_usage.is_some() {
         summary.raw_usage = answer.raw_usage;
     }
     let reply = match call.ingress {
-        Ingress::OpenAi => openai,
+        Ingress::OpenAi => Bytes::from(serde_json::to_vec(&answer.openai).unwrap_or_default()),
         // Same format: the provider's own bytes.
         Ingress::Anthropic if format == WireFormat::Anthropic => body.clone(),
         Ingress::Anthropic => anthropic_reply(&answer.openai, requested)?,
