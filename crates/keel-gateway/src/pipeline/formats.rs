@@ -62,6 +62,44 @@ pub fn provider_answer(
     Ok(ProviderAnswer { openai, raw_usage })
 }
 
+/// A provider's error answer in OpenAI's error shape, with the status to
+/// answer: the body as it came when it already is one (OpenAI-compatible
+/// providers), the provider's error reshaped otherwise. `None` when the
+/// body is nothing the format knows; the caller writes a generic error.
+/// `error_type` is Bedrock's `x-amzn-ErrorType` header.
+pub fn openai_error(
+    format: WireFormat,
+    status: u16,
+    body: &Bytes,
+    error_type: Option<&str>,
+) -> Option<(u16, Bytes)> {
+    match format {
+        WireFormat::OpenAi => {
+            keel_api::error::is_openai_error_body(body).then(|| (status, body.clone()))
+        }
+        WireFormat::Gemini => {
+            gemini::error_to_openai(status, body).map(|b| (status, Bytes::from(b)))
+        }
+        WireFormat::Bedrock => {
+            let (status, body) = bedrock::openai_error(status, error_type, body);
+            Some((status, Bytes::from(body)))
+        }
+        WireFormat::Anthropic => None,
+    }
+}
+
+/// Whether an upstream error means the provider refused Keel's own
+/// credentials (not the caller's fault): 401/403 anywhere, and Gemini's 400
+/// `API_KEY_INVALID`.
+pub fn refuses_credentials(format: WireFormat, status: u16, body: &[u8]) -> bool {
+    match (format, status) {
+        (_, 401 | 403) => true,
+        (WireFormat::Gemini, 400) => gemini::error::parse(body)
+            .is_some_and(|e| e.reason.as_deref() == Some("API_KEY_INVALID")),
+        _ => false,
+    }
+}
+
 /// Turns a provider's stream events into OpenAI chunk payloads, one event at
 /// a time. OpenAI-compatible providers need none of it.
 pub enum ProviderStream {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, RETRY_AFTER};
 use keel_api::anthropic::from_openai_error;
 use keel_api::assemble::{summarize_response, summarize_value, ResponseSummary};
-use keel_api::error::{error_body, is_openai_error_body};
+use keel_api::error::error_body;
 use keel_api::{bedrock, gemini};
 use keel_api::{ApiError, ErrorKind};
 use keel_providers::{Operation, Route, WireFormat};
@@ -210,7 +210,7 @@ pub async fn upstream_status(
                 Some("upstream_unexpected_status"),
             )),
         ),
-        _ if refuses_credentials(format, status, &body) => (
+        _ if formats::refuses_credentials(format, status, &body) => (
             502,
             Bytes::from(error_body(
                 &format!(
@@ -221,20 +221,8 @@ pub async fn upstream_status(
                 Some("upstream_auth"),
             )),
         ),
-        _ => match format {
-            WireFormat::OpenAi if is_openai_error_body(&body) => (status, body.clone()),
-            WireFormat::Gemini => (
-                status,
-                gemini::error_to_openai(status, &body)
-                    .map(Bytes::from)
-                    .unwrap_or_else(generic),
-            ),
-            WireFormat::Bedrock => {
-                let (status, body) = bedrock::openai_error(status, error_type.as_deref(), &body);
-                (status, Bytes::from(body))
-            }
-            _ => (status, generic()),
-        },
+        _ => formats::openai_error(format, status, &body, error_type.as_deref())
+            .unwrap_or_else(|| (status, generic())),
     };
     let outcome = if (400..500).contains(&status_out) && status_out != 429 {
         Outcome::ClientError
@@ -282,18 +270,6 @@ impl ErrorHeaders {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
         }
-    }
-}
-
-/// Whether an upstream error means the provider refused Keel's own
-/// credentials (not the caller's fault): 401/403 anywhere, and Gemini's 400
-/// `API_KEY_INVALID`.
-fn refuses_credentials(format: WireFormat, status: u16, body: &[u8]) -> bool {
-    match (format, status) {
-        (_, 401 | 403) => true,
-        (WireFormat::Gemini, 400) => gemini::error::parse(body)
-            .is_some_and(|e| e.reason.as_deref() == Some("API_KEY_INVALID")),
-        _ => false,
     }
 }
 
