@@ -134,43 +134,42 @@ async fn prepare_count_tokens(
     let head = passthrough::head(&body, MessagesEndpoint::CountTokens).map_err(invalid_request)?;
     call.request_is_json = true;
     let route = route(state, call, &head.model)?;
-    if route.provider.format() == WireFormat::Anthropic {
-        return Ok(Counted::Upstream(Prepared {
-            client_headers: forwarded_headers(&route, headers),
-            body: head
-                .upstream_body(&route.upstream_model)
-                .map(Bytes::from)
-                .unwrap_or_else(|| body.clone()),
-            route,
-            include_usage: false,
-            choices: 1,
-        }));
-    }
-    // The same checks as a Messages call. Generation settings are not part
-    // of a count: max_tokens is filled in, thinking (which a translated
-    // route would refuse) left out.
-    let mut with_max: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
-    with_max.insert("max_tokens".into(), 1.into());
-    with_max.remove("thinking");
-    let as_body = serde_json::to_vec(&with_max).unwrap_or_default();
-    let openai = from_anthropic::request(&as_body).map_err(invalid_request)?;
-    if route.provider.format() == WireFormat::Gemini {
-        // Gemini counts with its own tokenizer.
-        let generate = keel_api::gemini::from_openai::request(&openai)?;
-        let count = keel_api::gemini::count_tokens_request(generate, &route.upstream_model);
-        return Ok(Counted::Upstream(Prepared {
-            client_headers: forwarded_headers(&route, headers),
-            body: Bytes::from(serde_json::to_vec(&count).unwrap_or_default()),
-            route,
-            include_usage: false,
-            choices: 1,
-        }));
-    }
-    let count = crate::tokens::count_chat_prompt(&route.upstream_model, &openai);
-    Ok(Counted::Locally(Bytes::from(
-        serde_json::json!({ "input_tokens": count }).to_string(),
-    )))
+    let upstream_body = match route.provider.format() {
+        // Anthropic counts the request as the client sent it.
+        WireFormat::Anthropic => head
+            .upstream_body(&route.upstream_model)
+            .map(Bytes::from)
+            .unwrap_or_else(|| body.clone()),
+        format => {
+            // The same checks as a Messages call. Generation settings are not
+            // part of a count: max_tokens is filled in, thinking (which a
+            // translated route would refuse) left out.
+            let mut with_max: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&body)
+                    .map_err(|e| ApiError::invalid("body", e.to_string()))?;
+            with_max.insert("max_tokens".into(), 1.into());
+            with_max.remove("thinking");
+            let as_body = serde_json::to_vec(&with_max).unwrap_or_default();
+            let openai = from_anthropic::request(&as_body).map_err(invalid_request)?;
+            if format != WireFormat::Gemini {
+                let count = crate::tokens::count_chat_prompt(&route.upstream_model, &openai);
+                return Ok(Counted::Locally(Bytes::from(
+                    serde_json::json!({ "input_tokens": count }).to_string(),
+                )));
+            }
+            // Gemini counts with its own tokenizer.
+            let generate = keel_api::gemini::from_openai::request(&openai)?;
+            let count = keel_api::gemini::count_tokens_request(generate, &route.upstream_model);
+            Bytes::from(serde_json::to_vec(&count).unwrap_or_default())
+        }
+    };
+    Ok(Counted::Upstream(Prepared {
+        client_headers: forwarded_headers(&route, headers),
+        body: upstream_body,
+        route,
+        include_usage: false,
+        choices: 1,
+    }))
 }
 
 /// A chat call in the client's format, stage by stage.
