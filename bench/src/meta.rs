@@ -63,7 +63,11 @@ pub fn describe(args: &Args, date: &str) -> Value {
             "streams": args.streams,
             "stall_ms": args.stall.as_millis() as u64,
             "client_threads": args.client_threads,
-            "direct_only": args.direct_only || args.keel.is_none(),
+            "direct_only": args.direct_only || (args.keel.is_none() && args.proxy.is_none()),
+            "proxy": !args.direct_only && args.proxy.is_some(),
+            "keel": !args.direct_only && args.keel.is_some(),
+            "soak_s": args.soak.as_secs_f64(),
+            "soak_rates": [args.soak_unary_rps, args.soak_stream_rps],
         }
     })
 }

@@ -3,41 +3,55 @@
 use crate::phases::concurrency::ConcurrencyRun;
 use crate::phases::latency::LatencyRun;
 use crate::phases::rate::RateRun;
+use crate::phases::soak::SoakRun;
 use crate::phases::streams::StreamRun;
 use crate::phases::throughput::ThroughputRun;
 
-/// A measurement of the upstream alone and, unless `--direct-only`, through Keel.
+/// One measurement per target: the upstream alone (`direct`), the bare
+/// pass-through proxy (`proxy`, when run) and Keel (`keel`, when run), all
+/// in front of the same upstream.
 #[derive(Debug, Clone, Default)]
-pub struct Pair<T> {
+pub struct Sides<T> {
+    /// The upstream called directly.
     pub direct: T,
+    /// `keel-null-proxy` in front of the upstream.
+    pub proxy: Option<T>,
+    /// Keel in front of the upstream.
     pub keel: Option<T>,
 }
 
-impl<T> Pair<T> {
-    /// Applies `f` to both sides.
-    pub fn map<U>(&self, f: impl Fn(&T) -> U) -> Pair<U> {
-        Pair {
+impl<T> Sides<T> {
+    /// Applies `f` to every side that was measured.
+    pub fn map<U>(&self, f: impl Fn(&T) -> U) -> Sides<U> {
+        Sides {
             direct: f(&self.direct),
-            keel: self.keel.as_ref().map(f),
+            proxy: self.proxy.as_ref().map(&f),
+            keel: self.keel.as_ref().map(&f),
+        }
+    }
+
+    /// Pairs each side with the same side of `other`.
+    pub fn zip<U>(self, other: Sides<U>) -> Sides<(T, U)> {
+        Sides {
+            direct: (self.direct, other.direct),
+            proxy: self.proxy.zip(other.proxy),
+            keel: self.keel.zip(other.keel),
         }
     }
 }
 
-/// Keel's resident memory at three moments, in bytes.
+/// A server's resident memory at a few moments, in bytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rss {
+    /// Before the warm-up.
     pub idle: u64,
+    /// Highest of the 50 ms samples over all phases.
     pub peak: u64,
+    /// Highest of the 50 ms samples during this server's concurrent-stream
+    /// burst (phase 5).
+    pub burst_peak: u64,
+    /// A while after the last phase.
     pub after: u64,
-}
-
-/// Keel's (and the upstream's) CPU time over the throughput phase.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CpuCost {
-    /// Keel CPU microseconds per request served through it.
-    pub keel_us_per_req: Option<f64>,
-    /// Upstream CPU microseconds per request, from the direct run.
-    pub upstream_us_per_req: Option<f64>,
 }
 
 /// Phase 4b, one entry per round, run in phase 4's rounds.
@@ -56,27 +70,30 @@ pub struct FrontDoorRuns {
 #[derive(Debug, Clone, Default)]
 pub struct Results {
     /// Phase 1, one entry per round.
-    pub sequential: Pair<Vec<LatencyRun>>,
+    pub sequential: Sides<Vec<LatencyRun>>,
     /// Phase 2: per rate, one entry per round.
-    pub rates: Vec<(f64, Pair<Vec<RateRun>>)>,
-    /// Phase 3.
-    pub throughput: Pair<ThroughputRun>,
-    pub cpu: CpuCost,
+    pub rates: Vec<(f64, Sides<Vec<RateRun>>)>,
+    /// Phase 3, one entry per round, each with the server's CPU per request.
+    pub throughput: Sides<Vec<ThroughputRun>>,
     /// Phase 4, one entry per round.
-    pub streams: Pair<Vec<StreamRun>>,
+    pub streams: Sides<Vec<StreamRun>>,
     /// Phase 4b, when Keel serves `/v1/messages`.
     pub front_door: Option<FrontDoorRuns>,
     /// Phase 5.
-    pub concurrency: Pair<ConcurrencyRun>,
-    /// Phase 6, when Keel's pid is known.
-    pub rss: Option<Rss>,
-    /// Keel's RSS in bytes at the end of each phase, to see which one grows it.
-    pub rss_by_phase: Vec<(String, u64)>,
+    pub concurrency: Sides<ConcurrencyRun>,
+    /// Phase 6: each server's RSS, when its pid is known (`direct` is the
+    /// upstream's).
+    pub rss: Sides<Option<Rss>>,
+    /// Each server's RSS in bytes at the end of each phase, to see which
+    /// phase grows it.
+    pub rss_by_phase: Vec<(String, Sides<Option<u64>>)>,
+    /// The soak (`--soak-secs`), on Keel only.
+    pub soak: Option<SoakRun>,
     /// Whether idle CPUs were kept polling during the run.
     pub idle_poll: bool,
     /// CPU use of other processes just before the run, % of all cores.
     pub background_cpu_percent: Option<f64>,
-    /// CPU seconds used by other processes during the run, and the run's
-    /// wall time in seconds.
+    /// CPU seconds used by other processes during the run (soak excluded),
+    /// and the run's wall time in seconds.
     pub other_cpu: Option<(f64, f64)>,
 }

@@ -1,7 +1,8 @@
 //! `keel-null-proxy`: the thinnest possible HTTP/1.1 pass-through proxy
-//! (hyper server + pooled hyper client, no parsing, no records). Run in
-//! Keel's place (`bench/run.sh --baseline-proxy`) it shows the floor any proxy
-//! pays on this machine, so Keel's numbers can be read against it.
+//! (hyper server + pooled hyper client, no parsing, no records).
+//! `bench/run.sh` measures it next to Keel in every run (the "proxy" side):
+//! it shows the floor any proxy pays on this machine, and Keel's goals are
+//! ratios to it.
 //!
 //! Usage: `keel-null-proxy --upstream http://127.0.0.1:PORT [--port N] [--threads N]`.
 //! Answers `GET /health/ready` itself; forwards everything else unchanged.

@@ -3,7 +3,8 @@
 //! measured from the schedule, so a slow server cannot hide its queueing
 //! (no coordinated omission). When the connection was idle, latency is
 //! measured from the actual send, so the load generator's own timer jitter
-//! is not charged to the server.
+//! is not charged to the server. The calls are plain requests or, for the
+//! soak, whole streams.
 
 use std::time::{Duration, Instant};
 
@@ -14,9 +15,23 @@ use tokio::task::JoinSet;
 use crate::client::{Conn, Target};
 use crate::stats::Percentiles;
 
+/// What each scheduled call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// A request whose whole answer is read; latency to its last byte.
+    Unary,
+    /// A streamed request; it counts as answered when it ends with the
+    /// stream's end marker, and its latency runs to the last event.
+    Stream,
+}
+
 /// Result of one fixed-rate run.
 #[derive(Debug, Clone, Default)]
 pub struct RateRun {
+    /// Calls scheduled (and attempted).
+    pub sent: usize,
+    /// Latency of the calls answered with status 200 (and, for streams,
+    /// complete).
     pub latency: Percentiles,
     /// Successful responses per second actually achieved.
     pub achieved_rps: f64,
@@ -33,9 +48,10 @@ struct Worker {
     behind: usize,
 }
 
-/// Offers `rate` requests per second for `duration`, spread over `conns`
-/// connections (connection `c` sends requests `c`, `c + conns`, …).
+/// Offers `rate` calls per second for `duration`, spread over `conns`
+/// connections (connection `c` sends calls `c`, `c + conns`, …).
 pub async fn open_loop(
+    call: Call,
     target: &Target,
     body: &Bytes,
     rate: f64,
@@ -47,7 +63,15 @@ pub async fn open_loop(
     let mut workers = JoinSet::new();
     for c in 0..conns.min(total.max(1)) {
         let (target, body) = (target.clone(), body.clone());
-        workers.spawn(async move { worker(target, body, rate, start_at, c, conns, total).await });
+        let plan = Plan {
+            call,
+            rate,
+            start_at,
+            first: c,
+            step: conns,
+            total,
+        };
+        workers.spawn(async move { worker(target, body, plan).await });
     }
     let mut samples = Vec::with_capacity(total);
     let (mut errors, mut behind) = (0, 0);
@@ -63,6 +87,7 @@ pub async fn open_loop(
     }
     let elapsed = start_at.elapsed().as_secs_f64().max(duration.as_secs_f64());
     RateRun {
+        sent: total,
         achieved_rps: samples.len() as f64 / elapsed,
         latency: Percentiles::of(&mut samples),
         errors,
@@ -70,24 +95,28 @@ pub async fn open_loop(
     }
 }
 
-async fn worker(
-    target: Target,
-    body: Bytes,
+/// One connection's share of the schedule.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    call: Call,
     rate: f64,
     start_at: Instant,
+    /// This connection sends calls `first`, `first + step`, … below `total`.
     first: usize,
     step: usize,
     total: usize,
-) -> Worker {
+}
+
+async fn worker(target: Target, body: Bytes, plan: Plan) -> Worker {
     let mut w = Worker {
-        samples: Vec::with_capacity(total / step + 1),
+        samples: Vec::with_capacity(plan.total / plan.step + 1),
         ..Worker::default()
     };
     let mut conn = Conn::open(&target).await.ok();
-    let mut k = first;
-    while k < total {
-        let scheduled = start_at + Duration::from_secs_f64(k as f64 / rate);
-        k += step;
+    let mut k = plan.first;
+    while k < plan.total {
+        let scheduled = plan.start_at + Duration::from_secs_f64(k as f64 / plan.rate);
+        k += plan.step;
         let start = if Instant::now() < scheduled {
             tokio::time::sleep_until(scheduled.into()).await;
             Instant::now()
@@ -105,9 +134,9 @@ async fn worker(
             w.errors += 1;
             continue;
         };
-        match c.call(req).await {
-            Ok(StatusCode::OK) => w.samples.push(start.elapsed().as_nanos() as u64),
-            Ok(_) => w.errors += 1,
+        match answered(c, plan.call, req).await {
+            Ok(true) => w.samples.push(start.elapsed().as_nanos() as u64),
+            Ok(false) => w.errors += 1,
             Err(_) => {
                 w.errors += 1;
                 conn = None;
@@ -115,4 +144,17 @@ async fn worker(
         }
     }
     w
+}
+
+/// Makes one call; whether it was answered in full with status 200.
+async fn answered(
+    conn: &mut Conn,
+    call: Call,
+    req: http::Request<http_body_util::Full<Bytes>>,
+) -> Result<bool, crate::client::BoxError> {
+    match call {
+        Call::Unary => Ok(conn.call(req).await? == StatusCode::OK),
+        // `stream` fails on any status but 200.
+        Call::Stream => Ok(conn.stream(req).await?.done),
+    }
 }

@@ -34,15 +34,15 @@ pub struct StreamRun {
     pub cpu_us_per_stream: Option<f64>,
 }
 
-/// [`round`], also measuring the CPU time `pid` (Keel) spends on it.
+/// [`round`], also measuring the CPU time the target's process
+/// (`target.pid`) spends on it.
 pub async fn metered(
     target: &Target,
     body: &Bytes,
     concurrency: usize,
     duration: Duration,
-    pid: Option<u32>,
 ) -> StreamRun {
-    let meter = pid.map(CpuMeter::start);
+    let meter = target.pid.map(CpuMeter::start);
     let mut run = round(target, body, concurrency, duration).await;
     run.cpu_us_per_stream = meter
         .and_then(|m| m.seconds())

@@ -8,16 +8,42 @@ use http::StatusCode;
 use tokio::task::JoinSet;
 
 use crate::client::{Conn, Target};
+use crate::procfs::CpuMeter;
 use crate::stats::Percentiles;
 
 /// Result of one saturation run.
 #[derive(Debug, Clone, Default)]
 pub struct ThroughputRun {
+    /// Successful requests per second.
     pub rps: f64,
+    /// Successful requests.
     pub requests: usize,
+    /// Failed requests (and reconnects).
     pub errors: usize,
+    /// Send to last byte of the successful requests.
     pub latency: Percentiles,
+    /// Length of the run in seconds.
     pub elapsed_s: f64,
+    /// CPU time of the target's process per request served, in µs (see
+    /// [`metered`]).
+    pub cpu_us_per_req: Option<f64>,
+}
+
+/// [`saturate`], also measuring the CPU time of the process answering
+/// (`target.pid`: the upstream, the proxy or Keel) per request.
+pub async fn metered(
+    target: &Target,
+    body: &Bytes,
+    conns: usize,
+    duration: Duration,
+) -> ThroughputRun {
+    let meter = target.pid.map(CpuMeter::start);
+    let mut run = saturate(target, body, conns, duration).await;
+    run.cpu_us_per_req = meter
+        .and_then(|m| m.seconds())
+        .filter(|_| run.requests > 0)
+        .map(|s| s * 1e6 / run.requests as f64);
+    run
 }
 
 /// Runs `conns` connections flat out for `duration`.
@@ -77,5 +103,6 @@ pub async fn saturate(
         errors,
         latency: Percentiles::of(&mut samples),
         elapsed_s,
+        cpu_us_per_req: None,
     }
 }

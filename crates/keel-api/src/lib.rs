@@ -6,6 +6,7 @@ pub mod assemble;
 pub mod bedrock;
 pub mod chat;
 pub mod chunk;
+pub mod codec;
 pub mod embeddings;
 pub mod error;
 pub mod gemini;

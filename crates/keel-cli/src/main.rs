@@ -1,5 +1,6 @@
 //! The `keel` binary: parses arguments and hands off to one subcommand.
 
+mod allocator;
 mod commands;
 
 use std::process::ExitCode;

@@ -8,7 +8,7 @@ use keel_providers::anthropic::{AnthropicProvider, AnthropicSettings};
 use keel_providers::bedrock::{BedrockProvider, BedrockSettings};
 use keel_providers::gemini::{GeminiProvider, GeminiSettings};
 use keel_providers::openai::{OpenAiProvider, OpenAiSettings};
-use keel_providers::{Executor, ModelRegistry, Provider};
+use keel_providers::{Executor, ModelRegistry, Provider, ProviderError};
 
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::state::AppState;
@@ -29,7 +29,7 @@ pub struct ProviderEntry {
 }
 
 /// Instantiates the adapters for the configured providers.
-pub fn providers(configs: &[ProviderConfig]) -> Result<Vec<ProviderEntry>, String> {
+pub fn providers(configs: &[ProviderConfig]) -> Result<Vec<ProviderEntry>, ProviderError> {
     configs
         .iter()
         .map(|c| {
@@ -49,7 +49,7 @@ pub fn providers(configs: &[ProviderConfig]) -> Result<Vec<ProviderEntry>, Strin
 type Adapter = (Arc<dyn Provider>, Option<Arc<BedrockProvider>>);
 
 /// The adapter for one configured provider.
-fn adapter(c: &ProviderConfig) -> Result<Adapter, String> {
+fn adapter(c: &ProviderConfig) -> Result<Adapter, ProviderError> {
     let provider: Arc<dyn Provider> = match &c.kind {
         ProviderKind::OpenAi(flavor) => Arc::new(OpenAiProvider::new(OpenAiSettings {
             name: c.name.clone(),
@@ -114,7 +114,7 @@ pub async fn discover(executor: &Executor, provider: &dyn Provider) -> Result<Ve
     if !status.is_success() {
         return Err(format!("HTTP {status} from the model list"));
     }
-    provider.parse_models(&body)
+    provider.parse_models(&body).map_err(|e| e.to_string())
 }
 
 /// Runs discovery for every provider that wants it, all at once.

@@ -6,10 +6,8 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::StatusCode;
-use keel_api::anthropic::AnthropicError;
 use keel_api::{ApiError, ErrorKind};
 
-use crate::invocation::Ingress;
 use keel_providers::UpstreamError;
 use uuid::Uuid;
 
@@ -63,22 +61,6 @@ pub fn json_response(
         headers.insert(RETRY_AFTER, v);
     }
     resp
-}
-
-/// An error response in the OpenAI shape.
-pub fn error_response(err: &ApiError, id: &Uuid) -> Response {
-    json_response(err.status(), Bytes::from(err.to_json()), id, None)
-}
-
-/// An error response in the shape of the client's format.
-pub fn error_response_for(ingress: Ingress, err: &ApiError, id: &Uuid) -> Response {
-    match ingress {
-        Ingress::OpenAi => error_response(err, id),
-        Ingress::Anthropic => {
-            let anthropic = AnthropicError::from_api_error(err);
-            json_response(anthropic.status, Bytes::from(anthropic.to_json()), id, None)
-        }
-    }
 }
 
 /// An error response for requests that never became an invocation

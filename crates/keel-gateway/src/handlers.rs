@@ -3,19 +3,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use futures_util::StreamExt;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use keel_api::{ApiError, ErrorKind};
 
-use crate::error::{json, plain_error};
+use crate::error::{json, json_response, plain_error, INVOCATION_ID_HEADER};
 use crate::invocation::ClientWatch;
-use crate::pipeline;
-use crate::pipeline::identify::identify;
+use crate::pipeline::identify::authenticate;
+use crate::pipeline::{self, Endpoint, Reply};
 use crate::state::AppState;
 
 /// Every route Keel serves.
@@ -37,65 +39,79 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn chat_completions_handler(
+async fn chat_completions_handler(state: State<Arc<AppState>>, request: Request) -> Response {
+    call(state, Endpoint::ChatCompletions, request).await
+}
+
+async fn messages_handler(state: State<Arc<AppState>>, request: Request) -> Response {
+    call(state, Endpoint::Messages, request).await
+}
+
+async fn count_tokens_handler(state: State<Arc<AppState>>, request: Request) -> Response {
+    call(state, Endpoint::CountTokens, request).await
+}
+
+async fn embeddings_handler(state: State<Arc<AppState>>, request: Request) -> Response {
+    call(state, Endpoint::Embeddings, request).await
+}
+
+/// Every data-plane route: runs the pipeline in a task of its own and
+/// renders its reply. If the client disconnects, hyper drops this future
+/// (and `alive` with it), but the call runs on: it finishes with its
+/// upstream and leaves its record, marked as a disconnect.
+async fn call(
     State(state): State<Arc<AppState>>,
+    endpoint: Endpoint,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
     let (alive, client) = ClientWatch::pair();
-    let call = pipeline::chat_completions(state.clone(), parts.headers, body, client);
-    detached(&state, call, alive).await
-}
-
-async fn messages_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let (alive, client) = ClientWatch::pair();
-    let call = pipeline::messages(state.clone(), parts.headers, body, client);
-    detached(&state, call, alive).await
-}
-
-async fn count_tokens_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let (alive, client) = ClientWatch::pair();
-    let call = pipeline::count_tokens(state.clone(), parts.headers, body, client);
-    detached(&state, call, alive).await
-}
-
-async fn embeddings_handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let (alive, client) = ClientWatch::pair();
-    let call = pipeline::embeddings(state.clone(), parts.headers, body, client);
-    detached(&state, call, alive).await
-}
-
-/// Runs a call in a task of its own and waits for its response. If the
-/// client disconnects, hyper drops this future (and `alive` with it), but the
-/// call runs on: it finishes with its upstream and leaves its record, marked
-/// as a disconnect.
-async fn detached(
-    state: &AppState,
-    call: impl std::future::Future<Output = Response> + Send + 'static,
-    alive: tokio::sync::oneshot::Sender<()>,
-) -> Response {
+    let call = pipeline::run(state.clone(), endpoint, parts.headers, body, client);
     let (tx, rx) = tokio::sync::oneshot::channel();
     state.tasks.spawn(async move {
         let _ = tx.send(call.await);
     });
-    let response = rx.await;
+    let reply = rx.await;
     drop(alive);
-    response.unwrap_or_else(|_| {
-        plain_error(&ApiError::new(
+    match reply {
+        Ok(reply) => render(reply),
+        // The call's task ended without a reply (it panicked); its record
+        // was written by the call's guard.
+        Err(_) => plain_error(&ApiError::new(
             ErrorKind::Internal,
             "the request was not completed",
-        ))
-    })
+        )),
+    }
+}
+
+/// The pipeline's reply as HTTP.
+fn render(reply: Reply) -> Response {
+    match reply {
+        Reply::Json {
+            status,
+            body,
+            invocation,
+            retry_after,
+        } => json_response(status, body, &invocation, retry_after),
+        Reply::Stream { invocation, events } => {
+            let events = events.map(Ok::<_, std::convert::Infallible>);
+            let mut resp = Response::new(Body::from_stream(events));
+            let headers = resp.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            if let Ok(v) = HeaderValue::from_str(&invocation.hyphenated().to_string()) {
+                headers.insert(INVOCATION_ID_HEADER, v);
+            }
+            resp
+        }
+    }
 }
 
 /// The served models; in Anthropic's shape (and with Anthropic-shaped
 /// errors) for a client that sends `anthropic-version`.
 async fn models_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let anthropic = headers.contains_key("anthropic-version");
-    if let Err(err) = identify(&headers, &state.master_key) {
+    if let Err(err) = authenticate(&headers, &state.master_key) {
         return match anthropic {
             true => json(
                 err.status(),

@@ -17,7 +17,8 @@ use crate::discovery;
 use crate::handlers::router;
 use crate::metrics::Metrics;
 use crate::pricing::PriceCatalog;
-use crate::state::AppState;
+use crate::serve_error::ServeError;
+use crate::state::{AppState, StateParts};
 use crate::tasks::Tasks;
 
 /// A started gateway: where it listens and how to stop it.
@@ -25,7 +26,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
     stop: CancellationToken,
-    done: tokio::task::JoinHandle<Result<(), String>>,
+    done: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
 
 impl Running {
@@ -35,16 +36,17 @@ impl Running {
     }
 
     /// Waits until the server has drained and every record is stored.
-    pub async fn wait(self) -> Result<(), String> {
+    pub async fn wait(self) -> Result<(), ServeError> {
         drop(self.state);
-        self.done
-            .await
-            .map_err(|e| format!("server task failed: {e}"))?
+        self.done.await.map_err(|e| ServeError::Task {
+            what: "the server task",
+            detail: e.to_string(),
+        })?
     }
 }
 
 /// Runs Keel until SIGTERM or Ctrl-C, then drains.
-pub async fn run(config: Config) -> Result<(), String> {
+pub async fn run(config: Config) -> Result<(), ServeError> {
     let running = start(config).await?;
     let stop = running.stop.clone();
     tokio::select! {
@@ -57,13 +59,11 @@ pub async fn run(config: Config) -> Result<(), String> {
 
 /// Starts Keel in the background (used by `run` and by tests).
 #[allow(clippy::disallowed_methods)] // the server and writer tasks are awaited in `Running::wait`
-pub async fn start(config: Config) -> Result<Running, String> {
+pub async fn start(config: Config) -> Result<Running, ServeError> {
     let metrics = Metrics::install();
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        format!(
-            "cannot create the data directory {}: {e}",
-            config.data_dir.display()
-        )
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
     })?;
     let master_key = match &config.master_key {
         Some(k) => k.clone(),
@@ -74,20 +74,21 @@ pub async fn start(config: Config) -> Result<Running, String> {
         &config.data_dir,
         config.writer.durability,
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let observer: keel_store::writer::BatchObserver = Arc::new(crate::metrics::observe_batch);
     let (sink, writer) =
         keel_store::writer::channel(store.clone(), config.writer.clone(), Some(observer));
     let writer_task = tokio::spawn(writer.run());
     let executor = Executor::new(config.executor.clone())?;
-    let prices = PriceCatalog::load(config.prices.iter())?;
+    let prices = PriceCatalog::load(config.prices.iter()).map_err(ServeError::Prices)?;
     let mut entries = discovery::providers(&config.providers)?;
     let fetching: Vec<_> = entries
         .iter()
         .filter_map(|e| e.fetches_credentials.clone())
         .collect();
-    let fetched = crate::aws_credentials::fetch_all(&executor, &fetching).await?;
+    let fetched = crate::aws_credentials::fetch_all(&executor, &fetching)
+        .await
+        .map_err(ServeError::Credentials)?;
     discovery::discover_all(&executor, &mut entries).await;
     let registry = discovery::registry(&entries);
     if registry.is_empty() {
@@ -95,21 +96,23 @@ pub async fn start(config: Config) -> Result<Running, String> {
             "no models are configured: set OPENAI_API_KEY or add [[providers]] to keel.toml"
         );
     }
-    let listener = listen(SocketAddr::new(config.host, config.port))
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = listen(addr).map_err(|source| ServeError::Listen { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen { addr, source })?;
     let tasks = Tasks::new();
-    let state = Arc::new(AppState::new(
+    let state = Arc::new(AppState::new(StateParts {
         config,
         master_key,
         executor,
         registry,
         sink,
-        store.clone(),
+        store: store.clone(),
         prices,
-        tasks.clone(),
+        tasks: tasks.clone(),
         metrics,
-    ));
+    }));
     tasks.spawn(discovery::retry_in_background(state.clone(), entries));
     for (provider, first) in fetching.into_iter().zip(fetched) {
         tasks.spawn(crate::aws_credentials::keep_fresh(
@@ -119,7 +122,6 @@ pub async fn start(config: Config) -> Result<Running, String> {
             state.shutdown.clone(),
         ));
     }
-    tasks.spawn(crate::memory::trim_periodically(state.shutdown.clone()));
     let app = router(state.clone());
     let stop = CancellationToken::new();
     let grace = state.config.shutdown_grace;
@@ -139,7 +141,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            result = serve => result.map_err(|e| format!("server error: {e}"))?,
+            result = serve => result.map_err(ServeError::Serve)?,
             _ = over_time => tracing::warn!(?grace, "shutdown grace period over; closing the remaining connections"),
         }
         server_state.shutdown.cancel();
@@ -163,7 +165,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
         // writer still flushes everything queued every interval, so waiting
         // a few intervals more stores every finished call.
         match tokio::time::timeout(flush * 3 + drain, writer_task).await {
-            Ok(result) => result.map_err(|e| format!("record writer failed: {e}"))?,
+            Ok(result) => result.map_err(|e| ServeError::Task {
+                what: "the record writer",
+                detail: e.to_string(),
+            })?,
             Err(_) => tracing::warn!(
                 "connections still open after the drain; exiting without waiting for them"
             ),
@@ -220,7 +225,7 @@ async fn shutdown_signal() {
 /// With no master key configured, Keel creates one on first start and keeps
 /// it in `<data dir>/master_key` (mode 0600), so a bare `keel serve` is never
 /// an open proxy.
-fn master_key_file(data_dir: &Path) -> Result<SecretString, String> {
+fn master_key_file(data_dir: &Path) -> Result<SecretString, ServeError> {
     let path = data_dir.join("master_key");
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let key = existing.trim().to_owned();
@@ -232,11 +237,14 @@ fn master_key_file(data_dir: &Path) -> Result<SecretString, String> {
     let mut random = [0u8; 24];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut random))
-        .map_err(|e| format!("cannot read random bytes for a master key: {e}"))?;
+        .map_err(|e| {
+            ServeError::MasterKey(format!("cannot read random bytes for a master key: {e}"))
+        })?;
     let key: String = std::iter::once("keel-".to_owned())
         .chain(random.iter().map(|b| format!("{b:02x}")))
         .collect();
-    write_private(&path, &key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_private(&path, &key)
+        .map_err(|e| ServeError::MasterKey(format!("cannot write {}: {e}", path.display())))?;
     tracing::warn!(
         path = %path.display(),
         "no KEEL_MASTER_KEY set: created a master key; send it as 'Authorization: Bearer <key>'"

@@ -8,6 +8,7 @@ use keel_store::{RecordSink, Store};
 use secrecy::SecretString;
 
 use crate::config::Config;
+use crate::invocation::RecordContext;
 use crate::pricing::PriceCatalog;
 use crate::tasks::Tasks;
 
@@ -35,31 +36,43 @@ pub struct ModelSnapshot {
     pub anthropic_list_body: Bytes,
 }
 
+/// Everything the state is made of, named, so assembling it reads as what
+/// each part is.
+pub struct StateParts {
+    pub config: Config,
+    pub master_key: SecretString,
+    pub executor: Executor,
+    /// The registry known at start; discovery may replace it.
+    pub registry: ModelRegistry,
+    pub sink: RecordSink,
+    pub store: Arc<dyn Store>,
+    pub prices: PriceCatalog,
+    pub tasks: Tasks,
+    pub metrics: crate::metrics::Metrics,
+}
+
 impl AppState {
-    /// Assembles the state; `models` is the registry known at start.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        config: Config,
-        master_key: SecretString,
-        executor: Executor,
-        registry: ModelRegistry,
-        sink: RecordSink,
-        store: Arc<dyn Store>,
-        prices: PriceCatalog,
-        tasks: Tasks,
-        metrics: crate::metrics::Metrics,
-    ) -> Self {
+    /// Assembles the state from its parts.
+    pub fn new(parts: StateParts) -> Self {
         AppState {
-            config,
-            master_key,
-            executor,
-            models: RwLock::new(Arc::new(ModelSnapshot::new(registry))),
-            sink,
-            store,
-            prices: Arc::new(prices),
-            tasks,
-            metrics,
+            config: parts.config,
+            master_key: parts.master_key,
+            executor: parts.executor,
+            models: RwLock::new(Arc::new(ModelSnapshot::new(parts.registry))),
+            sink: parts.sink,
+            store: parts.store,
+            prices: Arc::new(parts.prices),
+            tasks: parts.tasks,
+            metrics: parts.metrics,
             shutdown: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// What record building needs from the state.
+    pub fn record_context(&self) -> RecordContext {
+        RecordContext {
+            prices: self.prices.clone(),
+            record_bodies: self.config.record_bodies,
         }
     }
 

@@ -11,7 +11,8 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{CallSpec, Operation, Provider, UpstreamRequest, WireFormat};
+use crate::{CallSpec, Operation, Provider, ProviderError, UpstreamRequest};
+use keel_api::codec::Codec;
 
 /// Anthropic's API root.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -44,12 +45,12 @@ pub struct AnthropicProvider {
 
 impl AnthropicProvider {
     /// Prepares the fixed headers once.
-    pub fn new(settings: AnthropicSettings) -> Result<Self, String> {
+    pub fn new(settings: AnthropicSettings) -> Result<Self, ProviderError> {
         let name = settings.name;
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let version = HeaderValue::from_str(&settings.version)
-            .map_err(|_| format!("provider '{name}': invalid anthropic_version"))?;
+            .map_err(|_| ProviderError::setting(&name, "invalid anthropic_version"))?;
         headers.insert(VERSION_HEADER, version);
         if let Some(key) = &settings.api_key {
             headers.insert(
@@ -71,16 +72,19 @@ impl Provider for AnthropicProvider {
         &self.name
     }
 
-    fn format(&self) -> WireFormat {
-        WireFormat::Anthropic
+    fn codec(&self) -> &'static dyn Codec {
+        &keel_api::anthropic::codec::CODEC
     }
 
-    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, String> {
+    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, ProviderError> {
         let path = match call.operation {
             Operation::ChatCompletions => "v1/messages",
             Operation::CountTokens => "v1/messages/count_tokens",
             Operation::Embeddings => {
-                return Err("Anthropic has no embeddings API".to_owned());
+                return Err(ProviderError::Unsupported {
+                    provider: self.name.clone(),
+                    detail: "Anthropic has no embeddings API".into(),
+                });
             }
         };
         let mut headers = self.headers.clone();
@@ -113,11 +117,11 @@ impl Provider for AnthropicProvider {
         true
     }
 
-    fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, String> {
+    fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, ProviderError> {
         // `{"data": [{"type": "model", "id": …}], "has_more": …}`: the ids sit
         // where OpenAI's do.
         keel_api::models::parse_model_ids(body)
-            .map_err(|e| format!("not an Anthropic model list: {e}"))
+            .map_err(|e| ProviderError::ModelList(format!("not an Anthropic model list: {e}")))
     }
 }
 

@@ -57,7 +57,7 @@ pub struct Executor {
 impl Executor {
     /// Builds the shared client: keep-alive pool, TCP_NODELAY, no redirects
     /// (an LLM API that redirects a POST is misconfigured, not to be followed).
-    pub fn new(config: ExecutorConfig) -> Result<Self, String> {
+    pub fn new(config: ExecutorConfig) -> Result<Self, crate::ProviderError> {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
@@ -66,7 +66,7 @@ impl Executor {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("keel/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|e| crate::ProviderError::HttpClient(e.to_string()))?;
         Ok(Executor { client, config })
     }
 
@@ -129,6 +129,9 @@ impl Executor {
             .unwrap_or(Err(UpstreamError::Timeout))
     }
 }
+
+/// An upstream's response, headers read, body still to come.
+pub type UpstreamResponse = reqwest::Response;
 
 /// A streaming upstream body, with failures already classified.
 pub type ByteStream =

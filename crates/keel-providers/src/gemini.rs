@@ -10,7 +10,8 @@ use http::{HeaderMap, Method};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::{CallSpec, Operation, Provider, UpstreamRequest, WireFormat};
+use crate::{CallSpec, Operation, Provider, ProviderError, UpstreamRequest};
+use keel_api::codec::Codec;
 
 /// Where Google serves the Gemini API.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
@@ -38,7 +39,7 @@ pub struct GeminiProvider {
 
 impl GeminiProvider {
     /// Prepares the fixed parts (trimmed URL, key and extra headers) once.
-    pub fn new(settings: GeminiSettings) -> Result<Self, String> {
+    pub fn new(settings: GeminiSettings) -> Result<Self, ProviderError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &settings.api_key {
@@ -65,16 +66,16 @@ impl Provider for GeminiProvider {
         &self.name
     }
 
-    fn format(&self) -> WireFormat {
-        WireFormat::Gemini
+    fn codec(&self) -> &'static dyn Codec {
+        &keel_api::gemini::codec::CODEC
     }
 
-    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, String> {
+    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, ProviderError> {
         if call.operation == Operation::Embeddings {
-            return Err(format!(
-                "provider '{}': embeddings are not supported for Gemini providers",
-                self.name
-            ));
+            return Err(ProviderError::Unsupported {
+                provider: self.name.clone(),
+                detail: "embeddings are not supported for Gemini providers".into(),
+            });
         }
         let method = match (call.operation, call.stream) {
             (Operation::CountTokens, _) => "countTokens",
@@ -107,7 +108,7 @@ impl Provider for GeminiProvider {
         })
     }
 
-    fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, String> {
+    fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, ProviderError> {
         parse_model_names(body)
     }
 }
@@ -115,7 +116,7 @@ impl Provider for GeminiProvider {
 /// The model ids in a Gemini model list (`{"models": [{"name":
 /// "models/gemini-2.5-flash", …}], "nextPageToken": …}`), without the
 /// `models/` prefix.
-pub fn parse_model_names(body: &[u8]) -> Result<Vec<String>, String> {
+pub fn parse_model_names(body: &[u8]) -> Result<Vec<String>, ProviderError> {
     #[derive(Deserialize)]
     struct List {
         #[serde(default)]
@@ -125,8 +126,8 @@ pub fn parse_model_names(body: &[u8]) -> Result<Vec<String>, String> {
     struct Model {
         name: String,
     }
-    let list: List =
-        serde_json::from_slice(body).map_err(|e| format!("not a Gemini model list: {e}"))?;
+    let list: List = serde_json::from_slice(body)
+        .map_err(|e| ProviderError::ModelList(format!("not a Gemini model list: {e}")))?;
     Ok(list
         .models
         .into_iter()
@@ -245,7 +246,7 @@ mod tests {
             req.url,
             "https://generativelanguage.googleapis.com/v1beta/models/m:generateContent"
         );
-        assert_eq!(p.format(), WireFormat::Gemini);
+        assert_eq!(p.codec().format(), crate::WireFormat::Gemini);
         assert!(p.stream_usage());
     }
 
@@ -263,7 +264,7 @@ mod tests {
                 Bytes::new(),
             )
             .unwrap_err();
-        assert!(err.contains("not supported"), "{err}");
+        assert!(err.to_string().contains("not supported"), "{err}");
         let bad = GeminiProvider::new(GeminiSettings {
             name: "g".into(),
             base_url: DEFAULT_BASE_URL.into(),

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+mod error;
 pub mod executor;
 pub mod gemini;
 pub mod openai;
@@ -13,41 +14,10 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method};
 
+pub use error::ProviderError;
 pub use executor::{Executor, ExecutorConfig, UpstreamError};
-pub use registry::{ModelRegistry, Route};
-
-/// The wire format a provider speaks. A call whose ingress format equals its
-/// provider's format passes through without re-serialising the body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WireFormat {
-    /// OpenAI chat completions / embeddings / models.
-    OpenAi,
-    /// Anthropic Messages (`/v1/messages`).
-    Anthropic,
-    /// Google Gemini `generateContent` / `streamGenerateContent`.
-    Gemini,
-    /// AWS Bedrock `Converse` / `ConverseStream`.
-    Bedrock,
-}
-
-impl WireFormat {
-    /// How this format frames a streamed answer.
-    pub fn stream_framing(self) -> StreamFraming {
-        match self {
-            WireFormat::Bedrock => StreamFraming::AwsEventStream,
-            _ => StreamFraming::Sse,
-        }
-    }
-}
-
-/// The framing of a streamed answer on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamFraming {
-    /// `text/event-stream`.
-    Sse,
-    /// `application/vnd.amazon.eventstream` binary messages.
-    AwsEventStream,
-}
+pub use keel_api::codec::{Codec, StreamFraming, WireFormat};
+pub use registry::{ModelRegistry, Plan, Route};
 
 /// One call as a provider needs to know it to build the request.
 #[derive(Debug, Clone, Copy)]
@@ -95,16 +65,17 @@ pub struct UpstreamRequest {
 pub trait Provider: Send + Sync + 'static {
     /// The configured name, used in `provider/model` and in records.
     fn name(&self) -> &str;
-    /// The format its API speaks.
-    fn format(&self) -> WireFormat;
+    /// The behaviour of the format its API speaks: how requests are
+    /// translated for it and its answers, errors and streams read back.
+    fn codec(&self) -> &'static dyn Codec;
     /// Builds the request for `call` with `body` already in this provider's
     /// format. Fails only when the request cannot be built (e.g. signing
     /// credentials are missing).
-    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, String>;
+    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, ProviderError>;
     /// The request that lists the upstream's models, if it can list them.
     fn models_request(&self) -> Option<UpstreamRequest>;
     /// Reads the model ids out of the answer to [`Provider::models_request`].
-    fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, String>;
+    fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, ProviderError>;
     /// Whether Keel may add `stream_options.include_usage` to streams (some
     /// OpenAI-compatible servers reject the field; their streams are then
     /// counted with the tokenizer).
@@ -120,9 +91,9 @@ pub trait Provider: Send + Sync + 'static {
 
 /// A credential as a header value, marked sensitive so it never shows in
 /// logs or debug output.
-pub(crate) fn secret_header(provider: &str, secret: &str) -> Result<HeaderValue, String> {
+pub(crate) fn secret_header(provider: &str, secret: &str) -> Result<HeaderValue, ProviderError> {
     let mut value = HeaderValue::from_str(secret)
-        .map_err(|_| format!("provider '{provider}': the API key contains invalid characters"))?;
+        .map_err(|_| ProviderError::setting(provider, "the API key contains invalid characters"))?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -133,12 +104,13 @@ pub(crate) fn extra_headers(
     provider: &str,
     extra: &[(String, String)],
     headers: &mut HeaderMap,
-) -> Result<(), String> {
+) -> Result<(), ProviderError> {
     for (k, v) in extra {
         let name = HeaderName::try_from(k.as_str())
-            .map_err(|_| format!("provider '{provider}': invalid header name '{k}'"))?;
-        let value = HeaderValue::from_str(v)
-            .map_err(|_| format!("provider '{provider}': invalid value for header '{k}'"))?;
+            .map_err(|_| ProviderError::setting(provider, format!("invalid header name '{k}'")))?;
+        let value = HeaderValue::from_str(v).map_err(|_| {
+            ProviderError::setting(provider, format!("invalid value for header '{k}'"))
+        })?;
         headers.insert(name, value);
     }
     Ok(())

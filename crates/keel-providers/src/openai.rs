@@ -9,7 +9,8 @@ use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{CallSpec, Operation, Provider, UpstreamRequest, WireFormat};
+use crate::{CallSpec, Operation, Provider, ProviderError, UpstreamRequest};
+use keel_api::codec::Codec;
 
 /// How the provider addresses models and takes its key.
 #[derive(Debug, Clone)]
@@ -47,7 +48,7 @@ pub struct OpenAiProvider {
 
 impl OpenAiProvider {
     /// Prepares the fixed parts (trimmed URL, auth and extra headers) once.
-    pub fn new(settings: OpenAiSettings) -> Result<Self, String> {
+    pub fn new(settings: OpenAiSettings) -> Result<Self, ProviderError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &settings.api_key {
@@ -91,16 +92,19 @@ impl Provider for OpenAiProvider {
         &self.settings.name
     }
 
-    fn format(&self) -> WireFormat {
-        WireFormat::OpenAi
+    fn codec(&self) -> &'static dyn Codec {
+        &keel_api::chat::codec::CODEC
     }
 
-    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, String> {
+    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, ProviderError> {
         let path = match call.operation {
             Operation::ChatCompletions => "chat/completions",
             Operation::Embeddings => "embeddings",
             Operation::CountTokens => {
-                return Err("OpenAI-compatible APIs have no token counting endpoint".to_owned())
+                return Err(ProviderError::Unsupported {
+                    provider: self.name().to_owned(),
+                    detail: "OpenAI-compatible APIs have no token counting endpoint".into(),
+                })
             }
         };
         Ok(UpstreamRequest {
@@ -128,9 +132,9 @@ impl Provider for OpenAiProvider {
         })
     }
 
-    fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, String> {
+    fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, ProviderError> {
         keel_api::models::parse_model_ids(body)
-            .map_err(|e| format!("not an OpenAI model list: {e}"))
+            .map_err(|e| ProviderError::ModelList(format!("not an OpenAI model list: {e}")))
     }
 
     fn stream_usage(&self) -> bool {

@@ -1,5 +1,7 @@
 //! Model names → providers. A name may be `provider/model`, or a bare model
-//! name that one provider serves (the first provider in config order wins).
+//! name that one provider serves (the first provider in config order wins),
+//! or an alias served by several candidates. A call gets a [`Plan`]: the
+//! candidates to try, in order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +16,23 @@ pub struct Route {
     pub upstream_model: Arc<str>,
 }
 
+/// The candidates that may serve one call, in the order the attempt loop
+/// tries them. Shared, so planning a call allocates nothing.
+#[derive(Clone)]
+pub struct Plan(Arc<[Route]>);
+
+impl Plan {
+    /// A plan of these candidates, in this order.
+    pub fn new(candidates: Vec<Route>) -> Plan {
+        Plan(candidates.into())
+    }
+
+    /// The candidates, in order.
+    pub fn candidates(&self) -> &[Route] {
+        &self.0
+    }
+}
+
 /// An immutable snapshot of which provider serves which model.
 #[derive(Default, Clone)]
 pub struct ModelRegistry {
@@ -24,6 +43,8 @@ pub struct ModelRegistry {
     entries: Vec<(usize, Arc<str>)>,
     /// "provider/model" → entry, so the prefixed lookup is one hash probe
     by_qualified: HashMap<String, usize>,
+    /// every name a call may ask for → its plan, built once
+    plans: HashMap<Arc<str>, Plan>,
 }
 
 impl ModelRegistry {
@@ -38,6 +59,43 @@ impl ModelRegistry {
             self.entries.push((index, model));
         }
         self.providers.push(provider);
+        for model in models {
+            for name in [
+                model.clone(),
+                format!("{}/{model}", self.providers[index].name()),
+            ] {
+                if let Some(route) = self.resolve(&name) {
+                    self.plans
+                        .entry(Arc::from(name.as_str()))
+                        .or_insert_with(|| Plan::new(vec![route]));
+                }
+            }
+        }
+    }
+
+    /// Adds a name served by several candidates (`provider/model` or bare
+    /// names, each resolved as a call would be), tried in the order given.
+    /// Returns the names that resolve to nothing. Routing configuration
+    /// builds its aliases with this.
+    pub fn add_alias(&mut self, name: &str, targets: &[&str]) -> Result<(), Vec<String>> {
+        let mut candidates = Vec::with_capacity(targets.len());
+        let mut unknown = Vec::new();
+        for target in targets {
+            match self.resolve(target) {
+                Some(route) => candidates.push(route),
+                None => unknown.push((*target).to_owned()),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        self.plans.insert(Arc::from(name), Plan::new(candidates));
+        Ok(())
+    }
+
+    /// The plan for a requested model name: one hash probe, no allocation.
+    pub fn plan(&self, requested: &str) -> Option<Plan> {
+        self.plans.get(requested).cloned()
     }
 
     /// Resolves a requested model name.
@@ -123,7 +181,38 @@ mod tests {
             "org/model"
         );
         assert!(r.resolve("nope").is_none());
+        assert!(r.plan("nope").is_none());
+        let plan = r.plan("shared").unwrap();
+        assert_eq!(plan.candidates().len(), 1);
+        assert_eq!(plan.candidates()[0].provider.name(), "a");
+        assert_eq!(
+            r.plan("b/org/model").unwrap().candidates()[0]
+                .upstream_model
+                .as_ref(),
+            "org/model"
+        );
         assert!(r.resolve("a/nope").is_none());
         assert_eq!(r.len(), 4);
+    }
+
+    #[test]
+    fn aliases_plan_their_candidates_in_order() {
+        let mut r = ModelRegistry::default();
+        r.add(provider("a"), &["m1".into()]);
+        r.add(provider("b"), &["m1".into(), "m2".into()]);
+        r.add_alias("chat", &["b/m1", "a/m1", "m2"]).unwrap();
+        let names: Vec<_> = r
+            .plan("chat")
+            .unwrap()
+            .candidates()
+            .iter()
+            .map(|c| format!("{}/{}", c.provider.name(), c.upstream_model))
+            .collect();
+        assert_eq!(names, ["b/m1", "a/m1", "b/m2"]);
+        assert_eq!(
+            r.add_alias("x", &["a/m1", "nope"]),
+            Err(vec!["nope".to_owned()])
+        );
+        assert!(r.plan("x").is_none());
     }
 }

@@ -3,6 +3,7 @@
 //! [`Store`] and are fed by one batching [`writer`] off the request path.
 
 mod backends;
+mod durability;
 pub mod error;
 pub mod migrate;
 pub mod record;
@@ -10,7 +11,8 @@ pub mod store;
 pub mod timefmt;
 pub mod writer;
 
+pub use durability::Durability;
 pub use error::StoreError;
-pub use record::{Invocation, Outcome};
+pub use record::{Attempt, Invocation, Outcome};
 pub use store::{open, LogFilter, Store, StoreFuture};
-pub use writer::{Durability, RecordBuilder, RecordSink, WriterConfig};
+pub use writer::{RecordBuilder, RecordSink, WriterConfig};

@@ -9,18 +9,32 @@ pub struct Migration {
 }
 
 /// SQLite's migrations, oldest first.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "invocations",
-    sql: include_str!("../migrations/sqlite/0001_invocations.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "invocations",
+        sql: include_str!("../migrations/sqlite/0001_invocations.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "attempt_list",
+        sql: include_str!("../migrations/sqlite/0002_attempt_list.sql"),
+    },
+];
 
 /// PostgreSQL's migrations, oldest first (same versions as SQLite's).
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "invocations",
-    sql: include_str!("../migrations/postgres/0001_invocations.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "invocations",
+        sql: include_str!("../migrations/postgres/0001_invocations.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "attempt_list",
+        sql: include_str!("../migrations/postgres/0002_attempt_list.sql"),
+    },
+];
 
 /// The newest schema version in `migrations`.
 pub fn latest(migrations: &[Migration]) -> i64 {

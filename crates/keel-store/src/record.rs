@@ -39,6 +39,21 @@ impl Outcome {
     }
 }
 
+/// One try at a provider within a call; a call retried on another candidate keeps every try.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Attempt {
+    /// The provider's configured name.
+    pub provider: String,
+    /// The model id the upstream was asked for.
+    pub model: String,
+    /// The HTTP status the provider answered with; None when none came (connect error, timeout).
+    pub status: Option<u16>,
+    /// Why the attempt failed (the record's error classes: "upstream_connect", "upstream_timeout", ...); None when it succeeded.
+    pub error_class: Option<String>,
+    /// From sending the request to its headers (or failure), in milliseconds.
+    pub latency_ms: f64,
+}
+
 /// One model call. Bodies are JSON text (a body that was not JSON is kept as
 /// a JSON string), so they can be shown and replayed as they were.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +89,8 @@ pub struct Invocation {
     pub latency_ms: f64,
     pub ttft_ms: Option<f64>,
     pub attempts: i32,
+    /// Every try at a provider, in order (`attempts` is its count).
+    pub attempt_list: Vec<Attempt>,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
     pub raw_usage: Option<String>,
@@ -109,6 +126,7 @@ impl Invocation {
             latency_ms: 0.0,
             ttft_ms: None,
             attempts: 0,
+            attempt_list: Vec::new(),
             request_body: None,
             response_body: None,
             raw_usage: None,
@@ -135,12 +153,17 @@ impl Invocation {
             &mut self.response_body,
             &mut self.raw_usage,
         ] {
-            if let Some(text) = field.as_mut().filter(|t| t.contains('\0')) {
-                *text = text.replace('\0', "\u{FFFD}");
+            if let Some(text) = field.as_mut() {
+                scrub(text);
             }
         }
-        if self.endpoint.contains('\0') {
-            self.endpoint = self.endpoint.replace('\0', "\u{FFFD}");
+        scrub(&mut self.endpoint);
+        for attempt in &mut self.attempt_list {
+            scrub(&mut attempt.provider);
+            scrub(&mut attempt.model);
+            if let Some(class) = attempt.error_class.as_mut() {
+                scrub(class);
+            }
         }
         self
     }
@@ -190,6 +213,7 @@ impl Serialize for JsonView<'_> {
         m.serialize_entry("latency_ms", &r.latency_ms)?;
         m.serialize_entry("ttft_ms", &r.ttft_ms)?;
         m.serialize_entry("attempts", &r.attempts)?;
+        m.serialize_entry("attempt_list", &r.attempt_list)?;
         m.serialize_entry("raw_usage", &r.raw_usage.as_deref().map(as_raw_json))?;
         if self.with_bodies {
             m.serialize_entry("request_body", &r.request_body.as_deref().map(as_raw_json))?;
@@ -199,6 +223,13 @@ impl Serialize for JsonView<'_> {
             )?;
         }
         m.end()
+    }
+}
+
+/// Replaces NUL characters in `text` with U+FFFD, allocating only when it has one.
+fn scrub(text: &mut String) {
+    if text.contains('\0') {
+        *text = text.replace('\0', "\u{FFFD}");
     }
 }
 

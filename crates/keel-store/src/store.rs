@@ -6,9 +6,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::backends::{postgres::PgStore, sqlite::SqliteStore};
+use crate::durability::Durability;
 use crate::error::StoreError;
 use crate::record::Invocation;
-use crate::writer::Durability;
 
 /// A boxed future, so `Store` can be used as `Arc<dyn Store>`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;

@@ -7,20 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::durability::Durability;
 use crate::record::Invocation;
 use crate::store::Store;
-
-/// When a response may finish relative to its record reaching disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// Records are flushed every `flush_interval`; a crash loses at most the
-    /// records of the last interval. The default.
-    #[default]
-    Batched,
-    /// Group commit: a response's last byte goes out only after its record is
-    /// committed, so a crash loses no answered call.
-    Sync,
-}
 
 /// Writer settings.
 #[derive(Debug, Clone)]

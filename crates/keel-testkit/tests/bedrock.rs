@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use keel_api::bedrock::eventstream::{Decoder, Message};
-use keel_api::bedrock::{from_openai, openai_error, to_openai};
+use keel_api::bedrock::{from_openai, to_openai};
 use keel_providers::bedrock::{Auth, BedrockProvider, BedrockSettings, Credentials};
 use keel_providers::{CallSpec, Operation, Provider};
 use keel_testkit::{
@@ -343,7 +343,8 @@ async fn signatures_are_verified() {
         message.contains("content-type;host;x-amz-date"),
         "{message}"
     );
-    let (status, openai) = openai_error(403, Some(reply.header("x-amzn-errortype")), &reply.body);
+    let (status, openai) =
+        to_openai::error(403, Some(reply.header("x-amzn-errortype")), &reply.body);
     let openai: Value = serde_json::from_slice(&openai).unwrap();
     assert_eq!(
         (status, openai["error"]["code"].as_str()),
@@ -434,7 +435,7 @@ async fn fault_models_answer_in_bedrocks_error_shape() {
         assert_eq!(reply.status, status, "{model}");
         assert_eq!(reply.header("x-amzn-errortype"), kind);
         assert!(reply.json()["message"].is_string());
-        let (status, openai) = openai_error(status, Some(kind), &reply.body);
+        let (status, openai) = to_openai::error(status, Some(kind), &reply.body);
         let openai: Value = serde_json::from_slice(&openai).unwrap();
         assert_eq!(openai["error"]["code"], kind, "{status}");
     }

@@ -49,4 +49,6 @@ pub mod passthrough;
 pub mod to_anthropic;
 pub mod to_openai;
 
-pub use error::{from_openai_error, AnthropicError};
+pub mod codec;
+
+pub use error::AnthropicError;

@@ -16,4 +16,6 @@ pub mod eventstream;
 pub mod from_openai;
 pub mod to_openai;
 
-pub use error::{openai_error, BedrockError};
+pub mod codec;
+
+pub use error::BedrockError;

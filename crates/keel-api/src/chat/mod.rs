@@ -5,6 +5,7 @@
 //! the fields Keel acts on are decoded; unknown fields pass through untouched,
 //! and when nothing needs rewriting the original bytes go upstream as they came.
 
+pub mod codec;
 mod validate;
 
 /// Field checks shared with the other OpenAI request types.

@@ -32,7 +32,7 @@ pub mod error;
 pub mod from_openai;
 pub mod to_openai;
 
-pub use error::error_to_openai;
+pub mod codec;
 
 /// The `countTokens` request counting what `generate_request` (a
 /// `generateContent` body, see [`from_openai::request`]) would send to

@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 
 use keel_api::bedrock::eventstream::{self, Decoder, Message};
-use keel_api::bedrock::{from_openai, openai_error, to_openai};
+use keel_api::bedrock::{from_openai, to_openai};
 use serde_json::{json, Value};
 
 use crate::golden::{self, check, pretty, report};
@@ -174,7 +174,7 @@ fn bedrock_errors_render_as_openai_errors() {
         let input = read_json(&path);
         let status = input["status"].as_u64().unwrap() as u16;
         let body = input["body"].to_string();
-        let (status, out) = openai_error(status, input["error_type"].as_str(), body.as_bytes());
+        let (status, out) = to_openai::error(status, input["error_type"].as_str(), body.as_bytes());
         let body: Value = serde_json::from_slice(&out).unwrap();
         let expected = dir.join(format!("{case}.error.openai.json"));
         failures.extend(check(

@@ -4,12 +4,10 @@
 use bytes::Bytes;
 use keel_api::assemble::{assemble_chat_stream, summarize_response};
 use keel_api::bedrock::eventstream::{self, Decoder};
-use keel_api::bedrock::{
-    from_openai as bedrock_request, openai_error, to_openai as bedrock_answer,
-};
+use keel_api::bedrock::{from_openai as bedrock_request, to_openai as bedrock_answer};
 use keel_api::chat::ChatRequest;
 use keel_api::embeddings::EmbeddingsRequest;
-use keel_api::gemini::{error_to_openai, from_openai, to_openai};
+use keel_api::gemini::{from_openai, to_openai};
 use keel_api::sse::SseDecoder;
 use serde_json::Value;
 
@@ -156,7 +154,7 @@ fn mutated_gemini_inputs_never_panic() {
     for original in seeds {
         for _ in 0..2_000 {
             let input = mutate(&mut rng, &original);
-            let _ = error_to_openai(400, &input);
+            let _ = to_openai::error(400, &input);
             if let Ok(v) = serde_json::from_slice::<Value>(&input) {
                 let _ = from_openai::request(&v);
                 let _ = to_openai::response(&v, "gemini-2.5-flash");
@@ -221,7 +219,7 @@ fn mutated_bedrock_requests_answers_and_errors_never_panic() {
                 let _ = bedrock_request::request(&v);
                 let _ = bedrock_answer::response(&v, "m");
             }
-            let _ = openai_error(rng.below(700) as u16, Some("X#Y:z"), &input);
+            let _ = bedrock_answer::error(rng.below(700) as u16, Some("X#Y:z"), &input);
         }
     }
 }

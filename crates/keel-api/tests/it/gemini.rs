@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use keel_api::gemini::{error_to_openai, from_openai, to_openai};
+use keel_api::gemini::{from_openai, to_openai};
 use keel_api::sse::SseDecoder;
 use serde_json::{json, Value};
 
@@ -173,7 +173,7 @@ fn gemini_errors_reshape_as_expected() {
         let upstream = read_json(&path);
         let status = u16::try_from(upstream["status"].as_u64().unwrap()).unwrap();
         let body = upstream["body"].to_string();
-        let out = error_to_openai(status, body.as_bytes())
+        let out = to_openai::error(status, body.as_bytes())
             .unwrap_or_else(|| panic!("{case}: not read as a Gemini error"));
         assert!(keel_api::error::is_openai_error_body(&out), "{case}");
         let actual: Value = serde_json::from_slice(&out).unwrap();
@@ -193,7 +193,7 @@ fn truncated_inputs_never_panic() {
         for (_, path) in cases(suffix) {
             let text = std::fs::read_to_string(&path).unwrap();
             for end in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
-                let _ = error_to_openai(500, &text.as_bytes()[..end]);
+                let _ = to_openai::error(500, &text.as_bytes()[..end]);
                 if let Ok(v) = serde_json::from_str::<Value>(&text[..end]) {
                     let _ = from_openai::request(&v);
                     let _ = to_openai::response(&v, MODEL);

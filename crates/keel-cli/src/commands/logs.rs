@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use keel_store::timefmt::{format_ms, now_ms, parse_time};
-use keel_store::{Durability, Invocation, LogFilter};
+use keel_store::{Attempt, Durability, Invocation, LogFilter};
 
 /// Flags of `keel logs`.
 #[derive(Args)]
@@ -155,10 +155,44 @@ fn write_table(out: &mut impl Write, records: &[Invocation]) -> Result<(), Strin
 }
 
 fn write_detail(out: &mut impl Write, r: &Invocation) -> Result<(), String> {
-    let value: serde_json::Value =
+    let mut value: serde_json::Value =
         serde_json::from_str(&r.to_json(true)).map_err(|e| e.to_string())?;
+    // The attempts get a line each below rather than a JSON array.
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("attempt_list");
+    }
     let pretty = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
-    writeln!(out, "{pretty}").map_err(|e| e.to_string())
+    writeln!(out, "{pretty}").map_err(|e| e.to_string())?;
+    write_attempts(out, &r.attempt_list)
+}
+
+/// Lists a call's attempts, one per line, when they tell more than the record
+/// itself: the call was tried more than once, or an attempt failed.
+fn write_attempts(out: &mut impl Write, attempts: &[Attempt]) -> Result<(), String> {
+    if attempts.len() < 2 && !attempts.iter().any(failed) {
+        return Ok(());
+    }
+    let io = |e: std::io::Error| e.to_string();
+    writeln!(out, "attempts:").map_err(io)?;
+    for (n, a) in attempts.iter().enumerate() {
+        writeln!(
+            out,
+            "  {}. provider={} model={} status={} error={} latency={:.1}ms",
+            n + 1,
+            a.provider,
+            a.model,
+            a.status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            a.error_class.as_deref().unwrap_or("-"),
+            a.latency_ms
+        )
+        .map_err(io)?;
+    }
+    Ok(())
+}
+
+/// An attempt that did not get a successful answer.
+fn failed(a: &Attempt) -> bool {
+    a.error_class.is_some() || !a.status.is_some_and(|s| (200..300).contains(&s))
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -169,5 +203,66 @@ fn truncate(s: &str, max: usize) -> String {
             .take(max - 1)
             .chain(std::iter::once('…'))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(provider: &str, status: Option<u16>, error: Option<&str>, ms: f64) -> Attempt {
+        Attempt {
+            provider: provider.into(),
+            model: "gpt-4o".into(),
+            status,
+            error_class: error.map(Into::into),
+            latency_ms: ms,
+        }
+    }
+
+    fn shown(attempts: Vec<Attempt>) -> String {
+        let mut r = Invocation::new(Default::default(), 1_700_000_000_000, "chat.completions");
+        r.attempts = attempts.len() as i32;
+        r.attempt_list = attempts;
+        let mut out = Vec::new();
+        write_detail(&mut out, &r).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_retried_call_lists_each_attempt_on_a_line() {
+        let text = shown(vec![
+            attempt("primary", None, Some("upstream_connect"), 5000.04),
+            attempt("backup", Some(200), None, 12.34),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[lines.len() - 3..],
+            [
+                "attempts:",
+                "  1. provider=primary model=gpt-4o status=- error=upstream_connect latency=5000.0ms",
+                "  2. provider=backup model=gpt-4o status=200 error=- latency=12.3ms",
+            ]
+        );
+        assert!(!text.contains("attempt_list"), "{text}");
+    }
+
+    #[test]
+    fn a_single_failed_attempt_is_listed() {
+        let text = shown(vec![attempt(
+            "primary",
+            Some(500),
+            Some("upstream_5xx"),
+            3.0,
+        )]);
+        assert!(text.ends_with(
+            "attempts:\n  1. provider=primary model=gpt-4o status=500 error=upstream_5xx latency=3.0ms\n"
+        ), "{text}");
+    }
+
+    #[test]
+    fn a_call_answered_first_time_lists_no_attempts() {
+        assert!(!shown(vec![attempt("primary", Some(200), None, 3.0)]).contains("attempts:"));
+        assert!(!shown(Vec::new()).contains("attempts:"));
     }
 }

@@ -45,7 +45,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let file = super::config_path(args.config);
     let config = load(file.as_deref(), overrides, &|name| std::env::var(name).ok())
         .map_err(|e| e.to_string())?;
-    super::runtime()?.block_on(keel_gateway::server::run(config))
+    super::runtime()?
+        .block_on(keel_gateway::server::run(config))
+        .map_err(|e| e.to_string())
 }
 
 fn init_logging(format: &str) {

@@ -63,7 +63,7 @@ fn a_schema_newer_than_the_binary_stops_start_up() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("database schema version 42 is newer than this keel supports (1)"),
+        err.contains("database schema version 42 is newer than this keel supports (2)"),
         "{err}"
     );
 }
@@ -179,6 +179,16 @@ async fn keel_logs_lists_filters_and_shows() {
     assert_eq!(shown["request_body"]["model"], "fake-chat");
     assert_eq!(shown["response_body"]["object"], "chat.completion");
     assert!(shown["cost_usd"].as_f64().unwrap() > 0.0);
+    let tries = shown["attempt_list"].as_array().unwrap();
+    assert_eq!(tries.len(), 1, "{shown}");
+    assert_eq!(tries[0]["status"], 200);
+    assert!(
+        !logs(&dir, &["show", &ok]).iter().any(|l| l == "attempts:"),
+        "a call answered first time lists no attempts"
+    );
+    let failed = logs(&dir, &["show", errors[0]["id"].as_str().unwrap()]);
+    let at = failed.iter().position(|l| l == "attempts:").unwrap();
+    assert!(failed[at + 1].contains("status=500"), "{failed:?}");
 
     let table = logs(&dir, &[]);
     assert!(table[0].starts_with("TIME"));

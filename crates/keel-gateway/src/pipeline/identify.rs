@@ -1,15 +1,81 @@
-//! Who is calling: the key from `Authorization: Bearer` (or `x-api-key`, as
-//! the Anthropic SDK sends it), compared in constant time.
+//! The identify stage: who is calling (the key from `Authorization: Bearer`
+//! or `x-api-key`, as the Anthropic SDK sends it, compared in constant
+//! time), then the body, read within its size and time limits.
 
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
 use http::HeaderMap;
+use http_body_util::{BodyExt, Limited};
 use keel_api::{ApiError, ErrorKind};
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::invocation::Call;
+use crate::state::AppState;
 
 /// The key id records carry for the master key.
 pub const MASTER_KEY_ID: &str = "master";
 
+/// Identifies the caller, then reads the body (keeping an exact-size copy
+/// for the record: the read buffer it sits in may be far larger).
+pub async fn identify(
+    state: &AppState,
+    call: &mut Call,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
+    call.key_id = Some(authenticate(headers, &state.master_key)?);
+    let body = read_body(body, headers, state.config.max_body_bytes).await?;
+    call.request_body = Some(Bytes::copy_from_slice(&body));
+    Ok(body)
+}
+
+/// How long a client may take to send its request body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Reads the whole request body, refusing more than `max` bytes.
+async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorKind::BodyTooLarge,
+            format!("The request body is larger than the limit of {max} bytes."),
+        )
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(too_large());
+    }
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, max).collect());
+    let Ok(collected) = read.await else {
+        return Err(ApiError::new(
+            ErrorKind::RequestTimeout,
+            format!("The request body did not arrive within {BODY_READ_TIMEOUT:?}."),
+        ));
+    };
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(ApiError::invalid(
+            "body",
+            format!("could not read the request body: {e}"),
+        )),
+    }
+}
+
 /// Checks the caller's key; returns the key id.
-pub fn identify(headers: &HeaderMap, master_key: &SecretString) -> Result<&'static str, ApiError> {
+pub fn authenticate(
+    headers: &HeaderMap,
+    master_key: &SecretString,
+) -> Result<&'static str, ApiError> {
     let presented = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -58,11 +124,11 @@ mod tests {
     fn accepts_bearer_and_x_api_key() {
         let key = SecretString::from("k-123");
         assert_eq!(
-            identify(&headers(&[("authorization", "Bearer k-123")]), &key).unwrap(),
+            authenticate(&headers(&[("authorization", "Bearer k-123")]), &key).unwrap(),
             MASTER_KEY_ID
         );
         assert_eq!(
-            identify(&headers(&[("x-api-key", "k-123")]), &key).unwrap(),
+            authenticate(&headers(&[("x-api-key", "k-123")]), &key).unwrap(),
             MASTER_KEY_ID
         );
     }
@@ -77,7 +143,7 @@ mod tests {
             headers(&[("authorization", "Basic k-123")]),
             headers(&[("authorization", "Bearer k-1234")]),
         ] {
-            let err = identify(&h, &key).unwrap_err();
+            let err = authenticate(&h, &key).unwrap_err();
             assert_eq!(err.status(), 401);
             assert_eq!(err.code.as_deref(), Some("invalid_api_key"));
         }

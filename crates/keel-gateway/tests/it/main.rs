@@ -10,6 +10,7 @@
 
 mod harness;
 
+mod attempts;
 mod bedrock;
 mod chat;
 mod claude;

@@ -28,36 +28,11 @@ use std::fmt;
 use secrecy::SecretString;
 
 use super::remote::{remote_source, RemoteSource};
-use super::BedrockSettings;
+use super::settings::BedrockSettings;
+pub use super::signing_keys::Credentials;
 
 /// The AWS environment variable holding a Bedrock API key.
 pub const BEARER_TOKEN_ENV: &str = "AWS_BEARER_TOKEN_BEDROCK";
-
-/// An AWS access key pair, optionally with a session token (temporary
-/// credentials), for SigV4 signing.
-#[derive(Clone)]
-pub struct Credentials {
-    /// Names the key pair in every signature's scope.
-    pub access_key_id: String,
-    /// Signs; never sent.
-    pub secret_access_key: SecretString,
-    /// Sent (and signed) as `x-amz-security-token` with temporary
-    /// credentials.
-    pub session_token: Option<SecretString>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"** redacted **")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "** redacted **"),
-            )
-            .finish()
-    }
-}
 
 /// How requests to Bedrock are authorized.
 #[derive(Clone)]

@@ -15,7 +15,9 @@
 
 pub mod credentials;
 pub mod remote;
+mod settings;
 mod sign;
+mod signing_keys;
 
 use std::sync::RwLock;
 use std::time::SystemTime;
@@ -23,55 +25,17 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
-use crate::{CallSpec, Operation, Provider, UpstreamRequest, WireFormat};
+use crate::{CallSpec, Operation, Provider, ProviderError, UpstreamRequest};
+use keel_api::codec::Codec;
 
 pub use credentials::{load_auth, load_credentials, Auth, Credentials, BEARER_TOKEN_ENV};
 pub use remote::RemoteSource;
+pub use settings::BedrockSettings;
 
 /// The SigV4 service name Bedrock's runtime signs with.
 pub const SIGNING_SERVICE: &str = "bedrock";
-
-/// Settings of one Bedrock provider (one account and region).
-#[derive(Clone)]
-pub struct BedrockSettings {
-    /// The configured name, used in `provider/model` and in records.
-    pub name: String,
-    /// The AWS region, e.g. `us-east-1`: part of the default URL and of
-    /// every signature.
-    pub region: String,
-    /// Overrides `https://bedrock-runtime.{region}.amazonaws.com` (a VPC
-    /// endpoint, a proxy, a fake).
-    pub base_url: Option<String>,
-    /// Explicit access key id; with `secret_access_key` or not at all.
-    pub access_key_id: Option<String>,
-    /// The secret of `access_key_id`.
-    pub secret_access_key: Option<SecretString>,
-    /// The session token of temporary explicit keys.
-    pub session_token: Option<SecretString>,
-    /// The shared credentials file profile, instead of `AWS_PROFILE`.
-    pub profile: Option<String>,
-    /// A Bedrock API key, used instead of signing.
-    pub api_key: Option<SecretString>,
-}
-
-impl BedrockSettings {
-    /// Settings with only a name and a region; credentials then come from
-    /// the environment or the shared credentials file.
-    pub fn new(name: &str, region: &str) -> Self {
-        BedrockSettings {
-            name: name.to_owned(),
-            region: region.to_owned(),
-            base_url: None,
-            access_key_id: None,
-            secret_access_key: None,
-            session_token: None,
-            profile: None,
-            api_key: None,
-        }
-    }
-}
 
 /// How this provider authorizes, prepared once (and again whenever fetched
 /// credentials are refreshed).
@@ -96,7 +60,7 @@ impl BedrockProvider {
     /// A provider for `settings` authorized by `auth` (see [`load_auth`]).
     /// Fails on a region or base URL that cannot be signed for, or an API
     /// key that cannot be a header.
-    pub fn new(settings: BedrockSettings, auth: Auth) -> Result<Self, String> {
+    pub fn new(settings: BedrockSettings, auth: Auth) -> Result<Self, ProviderError> {
         let name = settings.name;
         let region = settings.region.trim().to_owned();
         if region.is_empty()
@@ -104,8 +68,9 @@ impl BedrockProvider {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            return Err(format!(
-                "provider '{name}': the region must look like us-east-1, not '{region}'"
+            return Err(ProviderError::setting(
+                &name,
+                format!("the region must look like us-east-1, not '{region}'"),
             ));
         }
         let base_url = settings
@@ -115,15 +80,17 @@ impl BedrockProvider {
             .to_owned();
         let uri: http::Uri = base_url
             .parse()
-            .map_err(|_| format!("provider '{name}': invalid base URL '{base_url}'"))?;
+            .map_err(|_| ProviderError::setting(&name, format!("invalid base URL '{base_url}'")))?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            return Err(format!(
-                "provider '{name}': the base URL must be http(s)://host[:port][/path], not '{base_url}'"
+            return Err(ProviderError::setting(
+                &name,
+                format!("the base URL must be http(s)://host[:port][/path], not '{base_url}'"),
             ));
         }
         if uri.query().is_some() {
-            return Err(format!(
-                "provider '{name}': the base URL must not have a query"
+            return Err(ProviderError::setting(
+                &name,
+                "the base URL must not have a query",
             ));
         }
         let mut remote = None;
@@ -138,7 +105,7 @@ impl BedrockProvider {
             Auth::ApiKey(key) => {
                 let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
                     .map_err(|_| {
-                    format!("provider '{name}': the Bedrock API key contains invalid characters")
+                    ProviderError::setting(&name, "the Bedrock API key contains invalid characters")
                 })?;
                 value.set_sensitive(true);
                 Authorizer::Bearer(value)
@@ -169,10 +136,21 @@ impl BedrockProvider {
 
     /// [`BedrockProvider::new`] with credentials from the process
     /// environment and the shared credentials file.
-    pub fn from_environment(settings: BedrockSettings) -> Result<Self, String> {
-        let auth = load_auth(&settings, &|k| std::env::var(k).ok())
-            .map_err(|e| format!("provider '{}': {e}", settings.name))?;
+    pub fn from_environment(settings: BedrockSettings) -> Result<Self, ProviderError> {
+        let auth = load_auth(&settings, &|k| std::env::var(k).ok()).map_err(|detail| {
+            ProviderError::Credentials {
+                provider: settings.name.clone(),
+                detail,
+            }
+        })?;
         Self::new(settings, auth)
+    }
+
+    fn credentials_error(&self, detail: &str) -> ProviderError {
+        ProviderError::Credentials {
+            provider: self.name.clone(),
+            detail: detail.to_owned(),
+        }
     }
 
     /// The Converse (or ConverseStream) URL for `model`.
@@ -195,13 +173,15 @@ impl BedrockProvider {
         call: CallSpec<'_>,
         body: Bytes,
         time: SystemTime,
-    ) -> Result<UpstreamRequest, String> {
+    ) -> Result<UpstreamRequest, ProviderError> {
         if call.operation != Operation::ChatCompletions {
-            return Err(format!(
-                "provider '{}': Bedrock's Converse API does not serve {}",
-                self.name,
-                call.operation.endpoint()
-            ));
+            return Err(ProviderError::Unsupported {
+                provider: self.name.clone(),
+                detail: format!(
+                    "Bedrock's Converse API does not serve {}",
+                    call.operation.endpoint()
+                ),
+            });
         }
         let url = self.url(call.upstream_model, call.stream);
         let mut headers = HeaderMap::new();
@@ -209,28 +189,33 @@ impl BedrockProvider {
         let auth = self
             .auth
             .read()
-            .map_err(|_| format!("provider '{}': credentials unavailable", self.name))?;
+            .map_err(|_| self.credentials_error("credentials unavailable"))?;
         match &*auth {
             Authorizer::Pending => {
-                return Err(format!(
-                    "provider '{}': AWS credentials have not been fetched yet",
-                    self.name
-                ))
+                return Err(self.credentials_error("AWS credentials have not been fetched yet"))
             }
             Authorizer::Bearer(value) => {
                 headers.insert(AUTHORIZATION, value.clone());
             }
             Authorizer::SigV4(signer) => {
-                let signed = signer.sign(
-                    "POST",
-                    &url,
-                    &[("content-type", "application/json")],
-                    &body,
-                    time,
-                )?;
+                let signed = signer
+                    .sign(
+                        "POST",
+                        &url,
+                        &[("content-type", "application/json")],
+                        &body,
+                        time,
+                    )
+                    .map_err(|detail| ProviderError::Signing {
+                        provider: self.name.clone(),
+                        detail,
+                    })?;
                 for (name, value) in signed {
-                    let mut value = HeaderValue::from_str(&value)
-                        .map_err(|_| format!("provider '{}': unusable signature", self.name))?;
+                    let mut value =
+                        HeaderValue::from_str(&value).map_err(|_| ProviderError::Signing {
+                            provider: self.name.clone(),
+                            detail: "the signature is not a header value".into(),
+                        })?;
                     value.set_sensitive(name != "x-amz-date");
                     headers.insert(HeaderName::from_static(name), value);
                 }
@@ -250,11 +235,11 @@ impl Provider for BedrockProvider {
         &self.name
     }
 
-    fn format(&self) -> WireFormat {
-        WireFormat::Bedrock
+    fn codec(&self) -> &'static dyn Codec {
+        &keel_api::bedrock::codec::CODEC
     }
 
-    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, String> {
+    fn request(&self, call: CallSpec<'_>, body: Bytes) -> Result<UpstreamRequest, ProviderError> {
         self.request_at(call, body, SystemTime::now())
     }
 
@@ -262,8 +247,10 @@ impl Provider for BedrockProvider {
         None
     }
 
-    fn parse_models(&self, _body: &[u8]) -> Result<Vec<String>, String> {
-        Err("Bedrock's runtime API has no model list".to_owned())
+    fn parse_models(&self, _body: &[u8]) -> Result<Vec<String>, ProviderError> {
+        Err(ProviderError::ModelList(
+            "Bedrock's runtime API has no model list".to_owned(),
+        ))
     }
 }
 

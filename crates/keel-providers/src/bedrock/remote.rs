@@ -25,7 +25,7 @@ use http::{HeaderMap, Method};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::credentials::Credentials;
+use super::signing_keys::Credentials;
 use crate::UpstreamRequest;
 
 /// Where ECS publishes `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` paths.

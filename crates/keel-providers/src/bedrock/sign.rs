@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 
-use super::credentials::Credentials;
+use super::signing_keys::Credentials;
 use secrecy::ExposeSecret;
 
 /// Signs for one service in one region with one set of credentials
@@ -61,7 +61,7 @@ impl Signer {
             .time(time)
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| format!("cannot sign the request: {e}"))?
+            .map_err(|e| e.to_string())?
             .into();
         let request = SignableRequest::new(
             method,
@@ -69,9 +69,9 @@ impl Signer {
             headers.iter().copied(),
             SignableBody::Bytes(body),
         )
-        .map_err(|e| format!("cannot sign the request: {e}"))?;
+        .map_err(|e| e.to_string())?;
         let (instructions, _signature) = sign(request, &params)
-            .map_err(|e| format!("cannot sign the request: {e}"))?
+            .map_err(|e| e.to_string())?
             .into_parts();
         let (headers, _params) = instructions.into_parts();
         Ok(headers

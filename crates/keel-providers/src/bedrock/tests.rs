@@ -1,6 +1,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
+use secrecy::SecretString;
 
 /// 2015-08-30T12:36:00Z, the time of the AWS SigV4 test suite.
 fn suite_time() -> SystemTime {
@@ -182,11 +183,8 @@ fn embeddings_and_model_lists_are_not_served() {
     assert!(p.request(call, Bytes::new()).is_err());
     assert!(p.models_request().is_none());
     assert!(p.parse_models(b"{}").is_err());
-    assert_eq!(p.format(), WireFormat::Bedrock);
-    assert_eq!(
-        p.format().stream_framing(),
-        crate::StreamFraming::AwsEventStream
-    );
+    assert_eq!(p.codec().format(), crate::WireFormat::Bedrock);
+    assert_eq!(p.codec().framing(), crate::StreamFraming::AwsEventStream);
 }
 
 #[test]
@@ -220,7 +218,7 @@ fn fetched_credentials_sign_once_they_arrive() {
     let err = p
         .request(chat("m", false, &headers), Bytes::new())
         .unwrap_err();
-    assert!(err.contains("not been fetched"), "{err}");
+    assert!(err.to_string().contains("not been fetched"), "{err}");
     p.set_credentials(&suite_credentials(Some("session")));
     let req = p.request(chat("m", false, &headers), Bytes::new()).unwrap();
     assert!(req.headers[AUTHORIZATION]

@@ -1,6 +1,7 @@
 //! The store backends. Both run the same SQL shapes through one macro, so a
 //! query is written once; only connection setup and DDL differ.
 
+mod attempt_list;
 #[macro_use]
 mod common;
 pub mod postgres;

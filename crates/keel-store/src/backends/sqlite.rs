@@ -8,8 +8,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
 
+use crate::durability::Durability;
 use crate::error::StoreError;
-use crate::writer::Durability;
 
 /// Records in one SQLite file.
 pub struct SqliteStore {

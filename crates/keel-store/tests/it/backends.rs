@@ -1,4 +1,8 @@
-use keel_store::{Durability, LogFilter, StoreError};
+use std::path::Path;
+use std::sync::Arc;
+
+use keel_store::{Attempt, Durability, Invocation, LogFilter, Outcome, Store, StoreError};
+use uuid::Uuid;
 
 use crate::{pg_url_with_schema, sample, TestStore, PG_URL};
 
@@ -141,7 +145,7 @@ async fn refuses_a_schema_newer_than_the_binary() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"
@@ -226,4 +230,194 @@ async fn rejects_an_unknown_database_url() {
     .err()
     .unwrap();
     assert!(err.to_string().contains("unsupported database_url"));
+}
+
+/// A call that could not connect to its first candidate and was answered by
+/// the second.
+fn retried(n: i64) -> Invocation {
+    let mut r = sample(n);
+    r.attempts = 2;
+    r.attempt_list = vec![
+        Attempt {
+            provider: "primary".into(),
+            model: "gpt-4o".into(),
+            status: None,
+            error_class: Some("upstream_connect".into()),
+            // A 17-digit latency, which serde_json's default float parser reads
+            // back one unit in the last place off.
+            latency_ms: 20094.430344342214,
+        },
+        Attempt {
+            provider: "openai".into(),
+            model: "gpt-4o-2024-08-06".into(),
+            status: Some(200),
+            error_class: None,
+            latency_ms: 12.75,
+        },
+    ];
+    r
+}
+
+/// The attempts of `retried` as `keel logs show --json` prints them.
+const RETRIED_JSON: &str = r#""attempt_list":[{"provider":"primary","model":"gpt-4o","status":null,"error_class":"upstream_connect","latency_ms":20094.430344342214},{"provider":"openai","model":"gpt-4o-2024-08-06","status":200,"error_class":null,"latency_ms":12.75}]"#;
+
+/// How `keel logs show --json` prints a record without attempts.
+const NO_ATTEMPTS_JSON: &str = r#""attempt_list":[]"#;
+
+#[tokio::test]
+async fn every_attempt_reads_back_as_written() {
+    for t in TestStore::both().await {
+        let backend = t.store.backend();
+        let with = retried(1);
+        let without = sample(2);
+        assert!(without.attempt_list.is_empty());
+        t.store
+            .insert_batch(&[with.clone(), without.clone()])
+            .await
+            .unwrap();
+
+        let got = t.store.get(&with.id.to_string()).await.unwrap().unwrap();
+        assert_eq!(got, with, "{backend}: both attempts, in order");
+        let shown = got.to_json(true);
+        assert!(shown.contains(RETRIED_JSON), "{backend}: {shown}");
+        let got = t.store.get(&without.id.to_string()).await.unwrap().unwrap();
+        assert_eq!(got, without, "{backend}: no attempts");
+        let shown = got.to_json(true);
+        assert!(shown.contains(NO_ATTEMPTS_JSON), "{backend}: {shown}");
+
+        let listed = t
+            .store
+            .list(&LogFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 2, "{backend}");
+        assert_eq!(listed[0].attempt_list, without.attempt_list, "{backend}");
+        assert_eq!(
+            listed[1].attempt_list, with.attempt_list,
+            "{backend}: listings keep the attempts"
+        );
+        t.cleanup().await;
+    }
+}
+
+/// A record as the schema-1 binary wrote it (no attempt list).
+const V1_RECORD: &str = "INSERT INTO invocations (id, created_at_ms, endpoint, stream, status, \
+    outcome, input_tokens, output_tokens, cached_tokens, reasoning_tokens, token_source, \
+    latency_ms, attempts) VALUES ('0192a2b3-0000-7000-8000-000000000001', 1700000000000, \
+    'chat.completions', FALSE, 502, 'upstream_error', 3, 0, 0, 0, 'none', 8.5, 1)";
+
+/// What [`V1_RECORD`] reads back as.
+fn v1_record() -> Invocation {
+    let id = Uuid::parse_str("0192a2b3-0000-7000-8000-000000000001").unwrap();
+    let mut r = Invocation::new(id, 1_700_000_000_000, "chat.completions");
+    r.status = 502;
+    r.outcome = Outcome::UpstreamError;
+    r.input_tokens = 3;
+    r.latency_ms = 8.5;
+    r.attempts = 1;
+    r
+}
+
+/// Brings a database to schema 1, as the binary before `attempt_list` left
+/// it, with one record in it.
+async fn at_schema_1<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, migration_1: &str)
+where
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+{
+    sqlx::raw_sql(
+        "CREATE TABLE keel_schema_migrations (version BIGINT PRIMARY KEY NOT NULL, \
+         name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL); \
+         INSERT INTO keel_schema_migrations VALUES (1, 'invocations', 0)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql(migration_1).execute(pool).await.unwrap();
+    sqlx::raw_sql(V1_RECORD).execute(pool).await.unwrap();
+}
+
+/// Checks a store opened on a schema-1 database: the old record reads back
+/// with no attempts, and a new one keeps its attempts.
+async fn check_migrated(store: &Arc<dyn Store>) {
+    let backend = store.backend();
+    let old = store
+        .get("0192a2b3-0000-7000-8000-000000000001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old, v1_record(), "{backend}: the old record is intact");
+    let shown = old.to_json(true);
+    assert!(shown.contains(NO_ATTEMPTS_JSON), "{backend}: {shown}");
+    let new = retried(5);
+    store
+        .insert_batch(std::slice::from_ref(&new))
+        .await
+        .unwrap();
+    let got = store.get(&new.id.to_string()).await.unwrap().unwrap();
+    assert_eq!(got, new, "{backend}: the migrated table keeps attempts");
+    assert_eq!(store.count().await.unwrap(), 2, "{backend}");
+}
+
+#[tokio::test]
+async fn a_schema_1_sqlite_database_migrates_to_2() {
+    let dir = std::env::temp_dir().join(format!("keel-store-test-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("keel.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    at_schema_1(&db, keel_store::migrate::SQLITE[0].sql).await;
+    db.close().await;
+
+    let store = keel_store::open(None, &dir, Durability::Batched)
+        .await
+        .unwrap();
+    check_migrated(&store).await;
+    store.close().await;
+    assert_eq!(schema_version_sqlite(&dir).await, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn schema_version_sqlite(dir: &Path) -> i64 {
+    let url = format!("sqlite://{}", dir.join("keel.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let version = sqlx::query_scalar("SELECT MAX(version) FROM keel_schema_migrations")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    version
+}
+
+#[tokio::test]
+async fn a_schema_1_postgres_database_migrates_to_2() {
+    let schema = format!("keel_test_v1_{}", Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(PG_URL).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = pg_url_with_schema(&schema);
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    at_schema_1(&db, keel_store::migrate::POSTGRES[0].sql).await;
+    db.close().await;
+
+    let store = keel_store::open(Some(&url), Path::new("/tmp"), Durability::Batched)
+        .await
+        .unwrap();
+    check_migrated(&store).await;
+    store.close().await;
+    let version: i64 = sqlx::query_scalar(&format!(
+        "SELECT MAX(version) FROM {schema}.keel_schema_migrations"
+    ))
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(version, 2);
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
 }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use keel_store::writer::{channel, WriterConfig};
-use keel_store::Durability;
+use keel_store::{Attempt, Durability};
 
 use crate::{sample, TestStore};
 
@@ -66,6 +66,13 @@ async fn a_nul_character_cannot_jam_the_writer() {
             let mut r = sample(1);
             r.requested_model = Some("bad\0model".into());
             r.error_message = Some("model 'bad\0model' does not exist".into());
+            r.attempt_list = vec![Attempt {
+                provider: "pri\0mary".into(),
+                model: "bad\0model".into(),
+                status: Some(404),
+                error_class: Some("upstream\0status".into()),
+                latency_ms: 1.5,
+            }];
             r
         }))
         .await;
@@ -81,9 +88,22 @@ async fn a_nul_character_cannot_jam_the_writer() {
             .await
             .unwrap();
         assert_eq!(stored.len(), 2, "{}", t.store.backend());
-        assert!(stored
+        let bad = stored
             .iter()
-            .any(|r| r.requested_model.as_deref() == Some("bad\u{FFFD}model")));
+            .find(|r| r.requested_model.as_deref() == Some("bad\u{FFFD}model"))
+            .unwrap();
+        assert_eq!(
+            bad.attempt_list,
+            [Attempt {
+                provider: "pri\u{FFFD}mary".into(),
+                model: "bad\u{FFFD}model".into(),
+                status: Some(404),
+                error_class: Some("upstream\u{FFFD}status".into()),
+                latency_ms: 1.5,
+            }],
+            "{}",
+            t.store.backend()
+        );
         t.cleanup().await;
     }
 }

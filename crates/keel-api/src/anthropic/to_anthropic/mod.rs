@@ -26,6 +26,10 @@ use super::error::AnthropicError;
 
 pub use stream::StreamTranslator;
 
+/// An OpenAI error answer as an Anthropic client's error (named like the
+/// other translations of this direction).
+pub use super::error::from_openai_error as error;
+
 /// An Anthropic message id derived from an OpenAI completion id:
 /// `chatcmpl-abc` becomes `msg_abc`.
 pub fn message_id(openai_id: &str) -> String {

@@ -39,6 +39,10 @@ use crate::error::{ApiError, ErrorKind};
 
 pub use stream::StreamTranslator;
 
+/// A Bedrock error answer in the OpenAI error shape, with the status to
+/// answer (named like the other translations of this direction).
+pub use super::error::openai_error as error;
+
 /// Translates a non-streaming Converse response into an OpenAI
 /// `chat.completion` with an id derived from the answer. A body that is not
 /// a Converse response (an error, no `output.message`) is a 502.

@@ -37,6 +37,10 @@ use crate::error::{ApiError, ErrorKind};
 
 pub use stream::StreamTranslator;
 
+/// A Gemini error body in the OpenAI error shape (named like the other
+/// translations of this direction).
+pub use super::error::error_to_openai as error;
+
 /// Translates a non-streaming Gemini `GenerateContentResponse` into an
 /// OpenAI `chat.completion`. `requested_model` names the answer when Gemini
 /// gives no `modelVersion`. A body that is an error or holds neither
