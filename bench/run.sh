@@ -129,6 +129,8 @@ base_url = "$UPSTREAM_URL"
 api_key = "env:FAKE_KEY"
 models = ["bench-model", "bench-slow-stream"]
 EOF
+  # Extra keel.toml lines for an experiment, e.g. KEEL_BENCH_CONFIG=$'[store]\nflush_interval_ms = 10'
+  if [[ -n ${KEEL_BENCH_CONFIG:-} ]]; then printf '%s\n' "$KEEL_BENCH_CONFIG" >>"$WORK/keel.toml"; fi
   log "starting keel ($KEEL_BIN) on port $KEEL_PORT"
   KEEL_MASTER_KEY=bench-key FAKE_KEY=fake-upstream-key \
     "$KEEL_BIN" serve --config "$WORK/keel.toml" --data-dir "$WORK/data" --port "$KEEL_PORT" \

@@ -1,6 +1,10 @@
 //! HTTP handlers: extract, call the pipeline, render. No gateway logic here.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -19,6 +23,7 @@ use crate::invocation::ClientWatch;
 use crate::pipeline::identify::authenticate;
 use crate::pipeline::{self, Endpoint, Reply};
 use crate::state::AppState;
+use crate::tasks::Tasks;
 
 /// Every route Keel serves.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -55,10 +60,11 @@ async fn embeddings_handler(state: State<Arc<AppState>>, request: Request) -> Re
     call(state, Endpoint::Embeddings, request).await
 }
 
-/// Every data-plane route: runs the pipeline in a task of its own and
-/// renders its reply. If the client disconnects, hyper drops this future
-/// (and `alive` with it), but the call runs on: it finishes with its
-/// upstream and leaves its record, marked as a disconnect.
+/// Every data-plane route: runs the pipeline in place and renders its
+/// reply. If the client disconnects, hyper drops this future, but the call
+/// is not cut short: [`FinishOnDrop`] hands it to a task of its own, where
+/// it finishes with its upstream and leaves its record, marked as a
+/// disconnect.
 async fn call(
     State(state): State<Arc<AppState>>,
     endpoint: Endpoint,
@@ -67,20 +73,63 @@ async fn call(
     let (parts, body) = request.into_parts();
     let (alive, client) = ClientWatch::pair();
     let call = pipeline::run(state.clone(), endpoint, parts.headers, body, client);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    state.tasks.spawn(async move {
-        let _ = tx.send(call.await);
-    });
-    let reply = rx.await;
-    drop(alive);
-    match reply {
-        Ok(reply) => render(reply),
-        // The call's task ended without a reply (it panicked); its record
-        // was written by the call's guard.
-        Err(_) => plain_error(&ApiError::new(
+    let finishing = FinishOnDrop {
+        call: Some(Box::pin(call)),
+        alive: Some(alive),
+        tasks: state.tasks.clone(),
+    };
+    match finishing.await {
+        Some(reply) => render(reply),
+        // A stage panicked; the call's guard recorded it.
+        None => plain_error(&ApiError::new(
             ErrorKind::Internal,
             "the request was not completed",
         )),
+    }
+}
+
+/// A call's pipeline, polled by its handler without a task of its own (no
+/// spawn and hand-off per call). Dropped before the pipeline finished (the
+/// client left), it tells the pipeline the client is gone and spawns the
+/// rest of it. A panic in a stage is caught here: the handler answers 500
+/// and the call's guard records it.
+struct FinishOnDrop {
+    call: Option<Pin<Box<dyn Future<Output = Reply> + Send>>>,
+    /// Held while the client waits; dropped, the pipeline sees it gone.
+    alive: Option<tokio::sync::oneshot::Sender<()>>,
+    tasks: Tasks,
+}
+
+impl Future for FinishOnDrop {
+    /// The reply, or `None` when a stage panicked.
+    type Output = Option<Reply>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Reply>> {
+        let this = &mut *self;
+        let Some(call) = this.call.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx)));
+        let reply = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(reply)) => Some(reply),
+            Err(_) => None,
+        };
+        // Dropping a panicked pipeline drops its call guard, which records.
+        this.call = None;
+        this.alive = None;
+        Poll::Ready(reply)
+    }
+}
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            drop(self.alive.take());
+            self.tasks.spawn(async move {
+                let _ = call.await;
+            });
+        }
     }
 }
 

@@ -76,7 +76,7 @@ impl Drop for CallGuard {
         let why = if std::thread::panicking() {
             "a stage of the request path panicked"
         } else {
-            "the request path dropped it"
+            "the request path dropped it unfinished (a stage panicked, or a bug)"
         };
         let err = ApiError::new(
             ErrorKind::Internal,

@@ -70,8 +70,9 @@ impl Endpoint {
     }
 }
 
-/// Runs one call through every stage. Runs in a task of its own (see
-/// [`crate::handlers`]), so a client that leaves cannot cancel it half-way.
+/// Runs one call through every stage. A client that leaves cannot cancel
+/// it half-way: the handler hands an unfinished call to a task of its own
+/// (see [`crate::handlers`]).
 pub async fn run(
     state: Arc<AppState>,
     endpoint: Endpoint,
