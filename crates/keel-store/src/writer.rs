@@ -34,8 +34,9 @@ impl Default for WriterConfig {
 /// Failed attempts at a whole batch before it is stored row by row.
 const BATCH_ATTEMPTS: u32 = 5;
 
-/// Builds the record from a finished call. Runs on the writer task, so the
-/// assembly, token counting and pricing stay off the request path.
+/// Builds the record from a finished call. Runs on the writer's blocking
+/// thread, so the assembly, token counting and pricing stay off the
+/// request path.
 pub type RecordBuilder = Box<dyn FnOnce() -> Invocation + Send>;
 
 struct Job {
@@ -161,62 +162,50 @@ impl Writer {
         tracing::debug!("record writer drained");
     }
 
-    async fn insert_one_by_one(&self, records: &[Invocation]) {
-        for record in records {
-            if let Err(e) = self.store.insert_batch(std::slice::from_ref(record)).await {
-                metrics::counter!("keel_records_lost_total").increment(1);
-                tracing::error!(error = %e, record = %record.to_json(true), "a record the database refuses; kept here only");
-            }
-        }
-    }
-
+    /// Stores one batch. All of it (building the records, encoding the
+    /// insert, the metrics, freeing the batch) runs on a blocking-pool
+    /// thread: done on the runtime's workers, a batch of a few hundred
+    /// records held a worker for a millisecond or more, and the requests
+    /// queued behind it waited that long.
     async fn flush(&self, jobs: &mut Vec<Job>) {
         let count = jobs.len();
-        let mut acks = Vec::with_capacity(count);
-        let mut builders = Vec::with_capacity(jobs.len());
-        for job in jobs.drain(..) {
-            acks.extend(job.committed);
-            builders.push(job.build);
-        }
-        // Building records (assembly, token counts, prices) is CPU work: on
-        // the blocking pool it cannot stall the tasks serving requests.
-        let records: Vec<Invocation> = match tokio::task::spawn_blocking(move || {
-            builders
-                .into_iter()
-                .map(|build| build().scrubbed())
-                .collect()
-        })
-        .await
-        {
-            Ok(records) => records,
-            Err(e) => {
-                tracing::error!(error = %e, "building records failed; this batch is lost");
-                metrics::counter!("keel_records_lost_total").increment(count as u64);
-                return;
-            }
+        let batch = Batch {
+            jobs: std::mem::take(jobs),
+            store: self.store.clone(),
+            observer: self.observer.clone(),
+            runtime: tokio::runtime::Handle::current(),
         };
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            match self.store.insert_batch(&records).await {
-                Ok(()) => break,
-                Err(e) if attempt < BATCH_ATTEMPTS => {
-                    attempt += 1;
-                    metrics::counter!("keel_writer_errors_total").increment(1);
-                    tracing::error!(error = %e, attempt, records = records.len(), "storing records failed; retrying");
-                    let backoff = Duration::from_millis(50u64.saturating_mul(1 << attempt.min(7)));
-                    tokio::time::sleep(backoff).await;
-                }
-                Err(e) => {
-                    // The database keeps refusing this batch: store what it
-                    // takes row by row, so one bad record cannot stop all the
-                    // others; the refused ones go to the log in full.
-                    tracing::error!(error = %e, "storing a batch keeps failing; storing its records one by one");
-                    self.insert_one_by_one(&records).await;
-                    break;
-                }
-            }
+        if let Err(e) = tokio::task::spawn_blocking(move || batch.store()).await {
+            tracing::error!(error = %e, "storing a batch of records failed; this batch is lost");
+            metrics::counter!("keel_records_lost_total").increment(count as u64);
         }
+    }
+}
+
+/// One batch of finished calls on its way to the store.
+struct Batch {
+    jobs: Vec<Job>,
+    store: Arc<dyn Store>,
+    observer: Option<BatchObserver>,
+    /// The store's I/O runs on the runtime, driven from the blocking thread.
+    runtime: tokio::runtime::Handle,
+}
+
+impl Batch {
+    /// Builds, stores and reports the batch, then acknowledges its calls.
+    fn store(self) {
+        let mut acks = Vec::with_capacity(self.jobs.len());
+        let records: Vec<Invocation> = self
+            .jobs
+            .into_iter()
+            .map(|job| {
+                acks.extend(job.committed);
+                (job.build)().scrubbed()
+            })
+            .collect();
+        let started = Instant::now();
+        self.runtime
+            .block_on(insert_with_retries(&*self.store, &records));
         metrics::histogram!("keel_writer_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("keel_records_written_total").increment(records.len() as u64);
         if let Some(observe) = &self.observer {
@@ -224,6 +213,39 @@ impl Writer {
         }
         for ack in acks {
             let _ = ack.send(());
+        }
+    }
+}
+
+/// Inserts a batch, retrying with backoff; a batch the database keeps
+/// refusing is stored row by row, so one bad record cannot stop all the
+/// others (the refused ones go to the log in full).
+async fn insert_with_retries(store: &dyn Store, records: &[Invocation]) {
+    let mut attempt = 0u32;
+    loop {
+        match store.insert_batch(records).await {
+            Ok(()) => return,
+            Err(e) if attempt < BATCH_ATTEMPTS => {
+                attempt += 1;
+                metrics::counter!("keel_writer_errors_total").increment(1);
+                tracing::error!(error = %e, attempt, records = records.len(), "storing records failed; retrying");
+                let backoff = Duration::from_millis(50u64.saturating_mul(1 << attempt.min(7)));
+                tokio::time::sleep(backoff).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing a batch keeps failing; storing its records one by one");
+                insert_one_by_one(store, records).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn insert_one_by_one(store: &dyn Store, records: &[Invocation]) {
+    for record in records {
+        if let Err(e) = store.insert_batch(std::slice::from_ref(record)).await {
+            metrics::counter!("keel_records_lost_total").increment(1);
+            tracing::error!(error = %e, record = %record.to_json(true), "a record the database refuses; kept here only");
         }
     }
 }
