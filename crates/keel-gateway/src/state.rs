@@ -8,7 +8,6 @@ use keel_store::{RecordSink, Store};
 use secrecy::SecretString;
 
 use crate::config::Config;
-use crate::invocation::RecordContext;
 use crate::pricing::PriceCatalog;
 use crate::tasks::Tasks;
 
@@ -65,14 +64,6 @@ impl AppState {
             tasks: parts.tasks,
             metrics: parts.metrics,
             shutdown: tokio_util::sync::CancellationToken::new(),
-        }
-    }
-
-    /// What record building needs from the state.
-    pub fn record_context(&self) -> RecordContext {
-        RecordContext {
-            prices: self.prices.clone(),
-            record_bodies: self.config.record_bodies,
         }
     }
 

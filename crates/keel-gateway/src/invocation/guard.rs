@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use keel_api::{ApiError, ErrorKind};
 
-use super::{Call, Ending};
+use super::{Call, Ending, RecordContext};
 use crate::state::AppState;
 
 /// A call that still owes its record.
@@ -41,10 +41,18 @@ impl CallGuard {
         if call.client.gone() {
             ending.client_gone();
         }
-        let builder = call.into_record(ending, self.state.record_context());
+        let builder = call.into_record(ending, record_context(&self.state));
         if let Some(committed) = self.state.sink.submit(builder).await {
             let _ = committed.await;
         }
+    }
+}
+
+/// What record building needs from the state.
+fn record_context(state: &AppState) -> RecordContext {
+    RecordContext {
+        prices: state.prices.clone(),
+        record_bodies: state.config.record_bodies,
     }
 }
 
@@ -84,7 +92,7 @@ impl Drop for CallGuard {
         );
         tracing::error!(invocation = %call.id, "{}", err.message);
         let ending = Ending::from_error(&err, 500, Bytes::from(err.to_json()), call.started);
-        let builder = call.into_record(ending, self.state.record_context());
+        let builder = call.into_record(ending, record_context(&self.state));
         let sink = self.state.sink.clone();
         self.state.tasks.spawn(async move {
             let _ = sink.submit(builder).await;

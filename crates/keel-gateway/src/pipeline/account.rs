@@ -3,7 +3,7 @@
 //! cost are computed off the request path by the record builder; this
 //! stage only adjusts in-memory counters. Today there is nothing to settle.
 
-use super::attempt::Answered;
+use super::answered::Answered;
 use crate::invocation::Call;
 use crate::state::AppState;
 

@@ -10,37 +10,20 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::HeaderMap;
 use keel_api::{ApiError, ErrorKind};
-use keel_providers::executor::{body_stream, ByteStream, UpstreamResponse};
+use keel_providers::executor::{body_stream, UpstreamResponse};
 use keel_providers::{Plan, Route, UpstreamError};
 
-use super::ending::{ErrorHeaders, Failure};
-use super::internal;
+use super::answered::Answered;
+use super::ending::{internal, ErrorHeaders, Failure};
 use super::request::Request;
 use super::translate::{self, Prepared};
 use crate::error::from_upstream;
 use crate::invocation::Call;
 use crate::outcome::ErrorClass;
 use crate::state::AppState;
-
-/// What the attempt loop got back.
-pub enum Answered {
-    /// Keel answered itself (a token count a provider cannot make).
-    Local(Bytes),
-    /// The provider's whole successful answer.
-    Whole { status: u16, body: Bytes },
-    /// The provider's error answer.
-    Refused {
-        status: u16,
-        body: Bytes,
-        headers: ErrorHeaders,
-    },
-    /// A stream whose headers arrived; its events are relayed as they come.
-    Stream(ByteStream),
-}
 
 /// A failed try, and whether the next candidate may be tried.
 struct Tried {

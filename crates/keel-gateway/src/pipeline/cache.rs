@@ -4,7 +4,7 @@
 
 use keel_api::ApiError;
 
-use super::attempt::Answered;
+use super::answered::Answered;
 use super::request::Request;
 use crate::invocation::Call;
 use crate::state::AppState;

@@ -124,6 +124,11 @@ pub async fn upstream_status(
     json(status_out, body_out, id, retry_after)
 }
 
+/// An error for a fault inside Keel.
+pub fn internal(message: impl Into<String>) -> ApiError {
+    ApiError::new(keel_api::ErrorKind::Internal, message)
+}
+
 /// A JSON reply naming its invocation.
 pub fn json(status: u16, body: Bytes, invocation: Uuid, retry_after: Option<HeaderValue>) -> Reply {
     Reply::Json {

@@ -10,6 +10,7 @@
 //! record.
 
 mod account;
+mod answered;
 mod attempt;
 mod cache;
 pub mod ending;
@@ -26,49 +27,14 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use http::HeaderMap;
-use keel_api::ApiError;
-use keel_providers::Operation;
 use uuid::Uuid;
 
-use crate::ingress::Ingress;
 use crate::invocation::{Call, CallGuard, ClientWatch};
 use crate::state::AppState;
 use crate::trace::TraceContext;
-pub use attempt::Answered;
+pub use answered::Answered;
 pub use ending::{Failure, Reply};
-
-/// The front doors of the data plane; each names its operation and the
-/// wire format its clients speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `POST /v1/chat/completions`.
-    ChatCompletions,
-    /// `POST /v1/messages` (Anthropic).
-    Messages,
-    /// `POST /v1/messages/count_tokens` (Anthropic).
-    CountTokens,
-    /// `POST /v1/embeddings`.
-    Embeddings,
-}
-
-impl Endpoint {
-    /// What the client asks to do.
-    pub fn operation(self) -> Operation {
-        match self {
-            Endpoint::ChatCompletions | Endpoint::Messages => Operation::ChatCompletions,
-            Endpoint::CountTokens => Operation::CountTokens,
-            Endpoint::Embeddings => Operation::Embeddings,
-        }
-    }
-
-    /// The wire format its clients speak.
-    pub fn ingress(self) -> Ingress {
-        match self {
-            Endpoint::ChatCompletions | Endpoint::Embeddings => Ingress::OpenAi,
-            Endpoint::Messages | Endpoint::CountTokens => Ingress::Anthropic,
-        }
-    }
-}
+pub use request::Endpoint;
 
 /// Runs one call through every stage. A client that leaves cannot cancel
 /// it half-way: the handler hands an unfinished call to a task of its own
@@ -130,11 +96,6 @@ async fn record(call: CallGuard, answered: Answered) -> Reply {
         } => ending::upstream_status(call, status, body, headers).await,
         Answered::Stream(upstream) => stream::relay(call, upstream),
     }
-}
-
-/// An error for a fault inside Keel.
-fn internal(message: impl Into<String>) -> ApiError {
-    ApiError::new(keel_api::ErrorKind::Internal, message)
 }
 
 #[cfg(test)]

@@ -9,9 +9,43 @@ use keel_api::anthropic::{from_anthropic, AnthropicError};
 use keel_api::chat::ChatRequest;
 use keel_api::embeddings::EmbeddingsRequest;
 use keel_api::{ApiError, ErrorKind};
+use keel_providers::Operation;
 
-use super::Endpoint;
+use crate::ingress::Ingress;
 use crate::invocation::Call;
+
+/// The front doors of the data plane; each names its operation and the
+/// wire format its clients speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/chat/completions`.
+    ChatCompletions,
+    /// `POST /v1/messages` (Anthropic).
+    Messages,
+    /// `POST /v1/messages/count_tokens` (Anthropic).
+    CountTokens,
+    /// `POST /v1/embeddings`.
+    Embeddings,
+}
+
+impl Endpoint {
+    /// What the client asks to do.
+    pub fn operation(self) -> Operation {
+        match self {
+            Endpoint::ChatCompletions | Endpoint::Messages => Operation::ChatCompletions,
+            Endpoint::CountTokens => Operation::CountTokens,
+            Endpoint::Embeddings => Operation::Embeddings,
+        }
+    }
+
+    /// The wire format its clients speak.
+    pub fn ingress(self) -> Ingress {
+        match self {
+            Endpoint::ChatCompletions | Endpoint::Embeddings => Ingress::OpenAi,
+            Endpoint::Messages | Endpoint::CountTokens => Ingress::Anthropic,
+        }
+    }
+}
 
 /// A parsed request, borrowing the client's bytes.
 pub struct Request<'a> {

@@ -10,7 +10,7 @@ use keel_api::chat::ChatRequest;
 use keel_api::ApiError;
 use keel_providers::{CallSpec, Route, UpstreamRequest};
 
-use super::internal;
+use super::ending::internal;
 use super::request::{Parsed, Request};
 use crate::invocation::Call;
 

@@ -53,7 +53,7 @@ fn read_answer(call: &Call, body: &Bytes) -> Result<(Bytes, ResponseSummary), Ap
         )
     };
     let Some(codec) = call.route.as_ref().map(|r| r.provider.codec()) else {
-        return Err(super::internal("an answer came without a provider"));
+        return Err(ending::internal("an answer came without a provider"));
     };
     let same_format = codec.format() == call.ingress.format();
     if call.operation == Operation::CountTokens {

@@ -25,7 +25,7 @@ pub fn relay(mut call: CallGuard, upstream: ByteStream) -> Reply {
     // From here the response body notices a client that leaves.
     call.client.detach();
     let Some(codec) = call.route.as_ref().map(|r| r.provider.codec()) else {
-        let err = super::internal("a stream came without a provider");
+        let err = super::ending::internal("a stream came without a provider");
         return Reply::Json {
             status: err.status(),
             body: Bytes::from(err.to_json()),
