@@ -173,3 +173,65 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     }
     cur.to_string()
 }
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the test server dies with the test's runtime
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers anything with a plain-HTTP 400, once.
+    async fn plain_http_server() -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let reply = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+                let _ = socket.write_all(reply).await;
+            }
+        });
+        addr
+    }
+
+    fn post(url: String) -> UpstreamRequest {
+        UpstreamRequest {
+            method: http::Method::POST,
+            url,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from_static(b"{}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn https_urls_are_spoken_in_tls_and_http_urls_in_clear() {
+        let addr = plain_http_server().await;
+        let executor = Executor::new(ExecutorConfig::default()).unwrap();
+        let limit = Duration::from_secs(5);
+        let clear = executor
+            .send(post(format!("http://{addr}/v1/chat/completions")), limit)
+            .await
+            .unwrap();
+        assert_eq!(clear.status(), 400);
+        // The same server behind an https URL: the TLS handshake fails, and
+        // nothing is sent in clear.
+        let tls = executor
+            .send(post(format!("https://{addr}/v1/chat/completions")), limit)
+            .await;
+        assert!(
+            matches!(tls, Err(UpstreamError::Connect(_))),
+            "{:?}",
+            tls.map(|r| r.status())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error() {
+        let executor = Executor::new(ExecutorConfig::default()).unwrap();
+        let refused = executor
+            .send(post("http://127.0.0.1:9/v1".into()), Duration::from_secs(5))
+            .await;
+        assert!(matches!(refused, Err(UpstreamError::Connect(_))));
+    }
+}
