@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+mod connector;
 mod error;
 pub mod executor;
 pub mod gemini;
