@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use keel_api::anthropic::{to_anthropic, AnthropicError};
-use keel_api::codec::WireFormat;
+use keel_api::codec::{Codec, WireFormat};
 use keel_api::{ApiError, ErrorKind};
 use serde_json::Value;
 
@@ -28,6 +28,13 @@ impl Ingress {
             Ingress::OpenAi => WireFormat::OpenAi,
             Ingress::Anthropic => WireFormat::Anthropic,
         }
+    }
+
+    /// Whether a provider of this codec speaks the client's format: then the
+    /// client's bytes go to it, and its answers, events and errors come back
+    /// as they are.
+    pub fn speaks(self, codec: &dyn Codec) -> bool {
+        codec.format() == self.format()
     }
 
     /// An error Keel decided on, as this client's status and body.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use keel_api::assemble::ResponseSummary;
 use keel_api::ApiError;
-use keel_providers::{Operation, Route};
+use keel_providers::{Codec, Operation, Route};
 use keel_store::{Attempt, RecordBuilder};
 use serde_json::Value;
 use uuid::Uuid;
@@ -233,6 +233,11 @@ impl Call {
             error_class: error.map(|class| class.as_str().to_owned()),
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         });
+    }
+
+    /// The format behaviour of the provider the call went to.
+    pub fn codec(&self) -> Option<&'static dyn Codec> {
+        self.route.as_ref().map(|r| r.provider.codec())
     }
 
     /// The name of the provider the call went to, for messages.

@@ -76,7 +76,7 @@ pub async fn upstream_status(
         detail,
     } = headers;
     let provider = call.provider_name().to_owned();
-    let codec = call.route.as_ref().map(|r| r.provider.codec());
+    let codec = call.codec();
     let message = upstream_message(&body)
         .unwrap_or_else(|| format!("provider '{provider}' returned HTTP {status}"));
     let (status_out, body_out) = match codec {
@@ -115,7 +115,7 @@ pub async fn upstream_status(
         billable: false,
         client_gone: false,
     };
-    let same_format = codec.is_some_and(|c| c.format() == ingress.format());
+    let same_format = codec.is_some_and(|c| ingress.speaks(c));
     call.record(ending).await;
     // The provider's own error body, when it is already in the client's
     // format and its status stands.

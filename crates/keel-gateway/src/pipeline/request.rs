@@ -132,21 +132,26 @@ impl Request<'_> {
                 Bytes::from(serde_json::to_vec(&translated).unwrap_or_default())
             }
             Parsed::CountTokens(_) => {
-                // The same checks as a Messages call. Generation settings
-                // are not part of a count: max_tokens is filled in, thinking
-                // (which a translated route would refuse) left out.
-                let mut with_max: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_slice(self.body)
-                        .map_err(|e| ApiError::invalid("body", e.to_string()))?;
-                with_max.insert("max_tokens".into(), 1.into());
-                with_max.remove("thinking");
-                let as_body = serde_json::to_vec(&with_max).unwrap_or_default();
-                let translated = from_anthropic::request(&as_body).map_err(invalid)?;
+                let translated = self.count_request()?;
                 Bytes::from(serde_json::to_vec(&translated).unwrap_or_default())
             }
         };
         self.canonical = Some(canonical.clone());
         Ok(canonical)
+    }
+
+    /// A token count's request in OpenAI's shape, for a provider of another
+    /// format: the same checks as a Messages call, but generation settings
+    /// are not part of a count, so max_tokens is filled in and thinking
+    /// (which a translated route would refuse) left out.
+    pub fn count_request(&self) -> Result<serde_json::Value, ApiError> {
+        let mut with_max: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(self.body)
+                .map_err(|e| ApiError::invalid("body", e.to_string()))?;
+        with_max.insert("max_tokens".into(), 1.into());
+        with_max.remove("thinking");
+        let as_body = serde_json::to_vec(&with_max).unwrap_or_default();
+        from_anthropic::request(&as_body).map_err(invalid)
     }
 }
 

@@ -70,21 +70,18 @@ fn provider_body(
 ) -> Result<ProviderBody, ApiError> {
     let codec = candidate.provider.codec();
     let model = &candidate.upstream_model;
-    let same_format = codec.format() == call.ingress.format();
+    let same_format = call.ingress.speaks(codec);
+    let ask_usage = codec.usage_on_request() && candidate.provider.stream_usage();
     let body = match &request.parsed {
         Parsed::Embeddings(embeddings) => embeddings
             .upstream_body(model, request.body.len())
             .map(Bytes::from),
-        Parsed::Chat(chat) if same_format => {
-            let ask_usage = codec.usage_on_request() && candidate.provider.stream_usage();
-            chat.upstream_body(model, ask_usage).map(Bytes::from)
-        }
+        Parsed::Chat(chat) if same_format => chat.upstream_body(model, ask_usage).map(Bytes::from),
         Parsed::Messages(head) | Parsed::CountTokens(head) if same_format => {
             head.upstream_body(model).map(Bytes::from)
         }
         Parsed::CountTokens(_) => {
-            let canonical: serde_json::Value = serde_json::from_slice(&request.canonical()?)
-                .map_err(|e| internal(format!("the canonical request is not JSON: {e}")))?;
+            let canonical = request.count_request()?;
             return match codec.count_tokens_request(&canonical, model) {
                 Some(count) => Ok(ProviderBody::Upstream(count?)),
                 None => {
@@ -97,7 +94,6 @@ fn provider_body(
         Parsed::Chat(_) | Parsed::Messages(_) => {
             let canonical = request.canonical()?;
             let chat = ChatRequest::parse(&canonical)?;
-            let ask_usage = codec.usage_on_request() && candidate.provider.stream_usage();
             let openai = match chat.upstream_body(model, ask_usage) {
                 Some(rewritten) => Bytes::from(rewritten),
                 None => canonical.clone(),

@@ -52,10 +52,10 @@ fn read_answer(call: &Call, body: &Bytes) -> Result<(Bytes, ResponseSummary), Ap
             format!("provider '{provider}' returned a response that is not valid JSON of the expected shape"),
         )
     };
-    let Some(codec) = call.route.as_ref().map(|r| r.provider.codec()) else {
+    let Some(codec) = call.codec() else {
         return Err(ending::internal("an answer came without a provider"));
     };
-    let same_format = codec.format() == call.ingress.format();
+    let same_format = call.ingress.speaks(codec);
     if call.operation == Operation::CountTokens {
         // A count, in Anthropic's `{"input_tokens": n}`: nothing to bill.
         if same_format {

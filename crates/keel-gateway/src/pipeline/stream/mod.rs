@@ -24,7 +24,7 @@ pub fn relay(mut call: CallGuard, upstream: ByteStream) -> Reply {
     let id = call.id;
     // From here the response body notices a client that leaves.
     call.client.detach();
-    let Some(codec) = call.route.as_ref().map(|r| r.provider.codec()) else {
+    let Some(codec) = call.codec() else {
         let err = super::ending::internal("a stream came without a provider");
         return Reply::Json {
             status: err.status(),
@@ -36,17 +36,18 @@ pub fn relay(mut call: CallGuard, upstream: ByteStream) -> Reply {
     let model = call.requested_model.clone().unwrap_or_default();
     let created = (call.created_at_ms / 1000).max(0) as u64;
     let message_id = format!("msg_{}", call.id.simple());
+    let passthrough = call.ingress.speaks(codec);
     let core = RelayCore {
         upstream,
         framing: Framing::new(codec.framing()),
         frames: Vec::with_capacity(8),
         decoder: codec.stream_decoder(&model, created),
         chunks: Vec::new(),
-        translator: match codec.format() == call.ingress.format() {
+        translator: match passthrough {
             true => None,
             false => call.ingress.stream_translator(&model, &message_id),
         },
-        passthrough: codec.format() == call.ingress.format(),
+        passthrough,
         error_passed_on: false,
         progress: Progress::new(call.choices, call.include_usage),
         capture: Capture::default(),
