@@ -11,6 +11,15 @@ pub enum ErrorKind {
     InvalidRequest,
     /// Missing or wrong API key.
     Unauthorized,
+    /// The key may not do this (a model outside its allow-list, an admin
+    /// action outside its role).
+    Forbidden,
+    /// Over a requests- or tokens-per-minute limit.
+    RateLimited,
+    /// A budget (key, user, team, model or agent run) is used up.
+    BudgetExceeded,
+    /// The change conflicts with what exists (a name already taken).
+    Conflict,
     /// The model is not served by any configured provider.
     UnknownModel,
     /// Unknown route.
@@ -39,6 +48,9 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequest => 400,
             ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::RateLimited | ErrorKind::BudgetExceeded => 429,
+            ErrorKind::Conflict => 409,
             ErrorKind::UnknownModel => 404,
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
@@ -60,8 +72,12 @@ impl ErrorKind {
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::BodyTooLarge
-            | ErrorKind::RequestTimeout => "invalid_request_error",
+            | ErrorKind::RequestTimeout
+            | ErrorKind::Conflict => "invalid_request_error",
             ErrorKind::Unauthorized => "authentication_error",
+            ErrorKind::Forbidden => "permission_error",
+            ErrorKind::RateLimited => "rate_limit_error",
+            ErrorKind::BudgetExceeded => "insufficient_quota",
             ErrorKind::UpstreamConnect
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamMalformed
@@ -75,6 +91,10 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::BudgetExceeded => "budget_exceeded",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::UnknownModel => "unknown_model",
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
@@ -97,6 +117,9 @@ impl ErrorKind {
     fn default_code(self) -> Option<&'static str> {
         match self {
             ErrorKind::Unauthorized => Some("invalid_api_key"),
+            ErrorKind::RateLimited => Some("rate_limit_exceeded"),
+            ErrorKind::BudgetExceeded => Some("budget_exceeded"),
+            ErrorKind::Conflict => Some("conflict"),
             ErrorKind::UnknownModel => Some("model_not_found"),
             ErrorKind::BodyTooLarge => Some("request_too_large"),
             ErrorKind::StreamCut => Some("stream_cut"),
@@ -107,6 +130,7 @@ impl ErrorKind {
             | ErrorKind::RequestTimeout
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
+            | ErrorKind::Forbidden
             | ErrorKind::Internal => None,
         }
     }
@@ -131,6 +155,12 @@ impl ApiError {
             param: None,
             code: kind.default_code().map(str::to_owned),
         }
+    }
+
+    /// The same error with its `code` set.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
     }
 
     /// A 400 naming the offending field.

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderValue, CONTENT_TYPE};
 use http::StatusCode;
 use keel_api::{ApiError, ErrorKind};
 
@@ -50,15 +50,15 @@ pub fn json_response(
     status: u16,
     body: Bytes,
     id: &Uuid,
-    retry_after: Option<HeaderValue>,
+    extra: crate::pipeline::Headers,
 ) -> Response {
     let mut resp = json(status, body);
     let headers = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id.hyphenated().to_string()) {
         headers.insert(INVOCATION_ID_HEADER, v);
     }
-    if let Some(v) = retry_after {
-        headers.insert(RETRY_AFTER, v);
+    for (name, value) in extra {
+        headers.insert(name, value);
     }
     resp
 }

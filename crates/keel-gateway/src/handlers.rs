@@ -39,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/live", get(live_handler))
         .route("/health/ready", get(ready_handler))
         .route("/metrics", get(metrics_handler))
+        .nest("/admin/v1", crate::admin::router())
         .fallback(not_found_handler)
         .method_not_allowed_fallback(method_not_allowed_handler)
         .with_state(state)
@@ -140,9 +141,13 @@ fn render(reply: Reply) -> Response {
             status,
             body,
             invocation,
-            retry_after,
-        } => json_response(status, body, &invocation, retry_after),
-        Reply::Stream { invocation, events } => {
+            headers,
+        } => json_response(status, body, &invocation, headers),
+        Reply::Stream {
+            invocation,
+            events,
+            headers: extra,
+        } => {
             let events = events.map(Ok::<_, std::convert::Infallible>);
             let mut resp = Response::new(Body::from_stream(events));
             let headers = resp.headers_mut();
@@ -150,6 +155,9 @@ fn render(reply: Reply) -> Response {
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             if let Ok(v) = HeaderValue::from_str(&invocation.hyphenated().to_string()) {
                 headers.insert(INVOCATION_ID_HEADER, v);
+            }
+            for (name, value) in extra {
+                headers.insert(name, value);
             }
             resp
         }
@@ -160,16 +168,30 @@ fn render(reply: Reply) -> Response {
 /// errors) for a client that sends `anthropic-version`.
 async fn models_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let anthropic = headers.contains_key("anthropic-version");
-    if let Err(err) = authenticate(&headers, &state.master_key) {
-        return match anthropic {
-            true => json(
-                err.status(),
-                Bytes::from(keel_api::anthropic::AnthropicError::from_api_error(&err).to_json()),
-            ),
-            false => plain_error(&err),
-        };
-    }
+    let directory = state.governance.directory.snapshot();
+    let now_ms = state.governance.ledger.clock().now_ms();
+    let caller = match authenticate(&headers, &state.master_key, &directory, now_ms) {
+        Ok(caller) => caller,
+        Err(err) => {
+            return match anthropic {
+                true => json(
+                    err.status(),
+                    Bytes::from(
+                        keel_api::anthropic::AnthropicError::from_api_error(&err).to_json(),
+                    ),
+                ),
+                false => plain_error(&err),
+            }
+        }
+    };
     let models = state.models();
+    let principal = caller.principal();
+    if !principal.models.allows_all() {
+        return json(
+            200,
+            models.list_for(|m| principal.models.allows(m), anthropic),
+        );
+    }
     json(
         200,
         match anthropic {

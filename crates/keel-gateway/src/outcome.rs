@@ -37,6 +37,10 @@ impl ErrorClass {
             ErrorClass::Kind(
                 ErrorKind::InvalidRequest
                 | ErrorKind::Unauthorized
+                | ErrorKind::Forbidden
+                | ErrorKind::RateLimited
+                | ErrorKind::BudgetExceeded
+                | ErrorKind::Conflict
                 | ErrorKind::UnknownModel
                 | ErrorKind::NotFound
                 | ErrorKind::MethodNotAllowed

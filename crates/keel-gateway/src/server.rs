@@ -75,6 +75,12 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         config.writer.durability,
     )
     .await?;
+    let (governance, governance_tasks) = crate::governance::Governance::load(
+        store.as_ref(),
+        config.governance.clone(),
+        config.governance.clock.clone(),
+    )
+    .await?;
     let observer: keel_store::writer::BatchObserver = Arc::new(crate::metrics::observe_batch);
     let (sink, writer) =
         keel_store::writer::channel(store.clone(), config.writer.clone(), Some(observer));
@@ -112,7 +118,9 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         prices,
         tasks: tasks.clone(),
         metrics,
+        governance,
     }));
+    governance_tasks.start(&state);
     tasks.spawn(discovery::retry_in_background(state.clone(), entries));
     for (provider, first) in fetching.into_iter().zip(fetched) {
         tasks.spawn(crate::aws_credentials::keep_fresh(
@@ -132,7 +140,11 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             let _ = tcp.set_nodelay(true);
         });
         let graceful = stopping.clone();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
             graceful.cancelled().await;
         });
         let over_time = async {

@@ -22,6 +22,8 @@ pub struct AppState {
     pub prices: Arc<PriceCatalog>,
     pub tasks: Tasks,
     pub metrics: crate::metrics::Metrics,
+    /// Keys, budgets and rate limits.
+    pub governance: Arc<crate::governance::Governance>,
     /// Cancelled when Keel starts shutting down.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -48,6 +50,7 @@ pub struct StateParts {
     pub prices: PriceCatalog,
     pub tasks: Tasks,
     pub metrics: crate::metrics::Metrics,
+    pub governance: Arc<crate::governance::Governance>,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
             prices: Arc::new(parts.prices),
             tasks: parts.tasks,
             metrics: parts.metrics,
+            governance: parts.governance,
             shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }
@@ -87,25 +91,43 @@ impl AppState {
 
 impl ModelSnapshot {
     fn new(registry: ModelRegistry) -> Self {
-        let mut seen = std::collections::HashSet::new();
-        let entries = registry
-            .models()
-            .filter(|(_, model)| seen.insert(*model))
-            .map(|(provider, model)| keel_api::models::ModelEntry {
-                id: model.to_owned(),
-                object: "model".to_owned(),
-                created: 0,
-                owned_by: provider.to_owned(),
-            })
-            .collect();
-        let list = keel_api::models::ModelList::new(entries);
-        let list_body = Bytes::from(serde_json::to_vec(&list).unwrap_or_default());
-        let anthropic_list =
-            keel_api::anthropic::models::model_list(list.data.iter().map(|m| m.id.as_str()));
+        let (list_body, anthropic_list_body) = render_lists(&registry, |_| true);
         ModelSnapshot {
             registry,
             list_body,
-            anthropic_list_body: Bytes::from(anthropic_list.to_string()),
+            anthropic_list_body,
         }
     }
+
+    /// The model list (OpenAI's shape, or Anthropic's) with only the models
+    /// `allowed` lets through: what a key with an allow-list sees.
+    pub fn list_for(&self, allowed: impl Fn(&str) -> bool, anthropic: bool) -> Bytes {
+        let (openai, anthropic_body) = render_lists(&self.registry, allowed);
+        match anthropic {
+            true => anthropic_body,
+            false => openai,
+        }
+    }
+}
+
+/// `/v1/models` in OpenAI's and Anthropic's shapes.
+fn render_lists(registry: &ModelRegistry, allowed: impl Fn(&str) -> bool) -> (Bytes, Bytes) {
+    let mut seen = std::collections::HashSet::new();
+    let entries = registry
+        .models()
+        .filter(|(_, model)| allowed(model) && seen.insert(*model))
+        .map(|(provider, model)| keel_api::models::ModelEntry {
+            id: model.to_owned(),
+            object: "model".to_owned(),
+            created: 0,
+            owned_by: provider.to_owned(),
+        })
+        .collect();
+    let list = keel_api::models::ModelList::new(entries);
+    let anthropic_list =
+        keel_api::anthropic::models::model_list(list.data.iter().map(|m| m.id.as_str()));
+    (
+        Bytes::from(serde_json::to_vec(&list).unwrap_or_default()),
+        Bytes::from(anthropic_list.to_string()),
+    )
 }

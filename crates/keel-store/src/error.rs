@@ -18,4 +18,20 @@ pub enum StoreError {
     },
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// A write broke a uniqueness rule (a team name or email taken).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// Classifies a failed write: a unique violation is the caller's
+    /// conflict, anything else a failed query.
+    pub fn from_write(e: sqlx::Error) -> StoreError {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_owned())
+            }
+            _ => StoreError::Query(e),
+        }
+    }
 }

@@ -5,6 +5,7 @@
 mod backends;
 mod durability;
 pub mod error;
+pub mod governance;
 pub mod migrate;
 pub mod record;
 pub mod store;
@@ -14,5 +15,5 @@ pub mod writer;
 pub use durability::Durability;
 pub use error::StoreError;
 pub use record::{Attempt, Invocation, Outcome};
-pub use store::{open, LogFilter, Store, StoreFuture};
+pub use store::{open, DirectoryStore, LogFilter, Store, StoreFuture};
 pub use writer::{RecordBuilder, RecordSink, WriterConfig};

@@ -20,6 +20,11 @@ pub const SQLITE: &[Migration] = &[
         name: "attempt_list",
         sql: include_str!("../migrations/sqlite/0002_attempt_list.sql"),
     },
+    Migration {
+        version: 3,
+        name: "governance",
+        sql: include_str!("../migrations/sqlite/0003_governance.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations, oldest first (same versions as SQLite's).
@@ -33,6 +38,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "attempt_list",
         sql: include_str!("../migrations/postgres/0002_attempt_list.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "governance",
+        sql: include_str!("../migrations/postgres/0003_governance.sql"),
     },
 ];
 

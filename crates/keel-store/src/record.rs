@@ -64,6 +64,14 @@ pub struct Invocation {
     pub span_id: Option<String>,
     pub parent_span_id: Option<String>,
     pub key_id: Option<String>,
+    /// The key's name, user, team and agent at the time of the call, so
+    /// spend groups by them without a join.
+    pub key_name: Option<String>,
+    pub user_id: Option<String>,
+    pub team_id: Option<String>,
+    pub agent: Option<String>,
+    /// The key's tags as a JSON object.
+    pub tags: Option<String>,
     /// `chat.completions`, `embeddings`, …
     pub endpoint: String,
     pub requested_model: Option<String>,
@@ -106,6 +114,11 @@ impl Invocation {
             span_id: None,
             parent_span_id: None,
             key_id: None,
+            key_name: None,
+            user_id: None,
+            team_id: None,
+            agent: None,
+            tags: None,
             endpoint: endpoint.to_owned(),
             requested_model: None,
             resolved_model: None,
@@ -142,6 +155,11 @@ impl Invocation {
             &mut self.span_id,
             &mut self.parent_span_id,
             &mut self.key_id,
+            &mut self.key_name,
+            &mut self.user_id,
+            &mut self.team_id,
+            &mut self.agent,
+            &mut self.tags,
             &mut self.requested_model,
             &mut self.resolved_model,
             &mut self.provider,
@@ -193,6 +211,11 @@ impl Serialize for JsonView<'_> {
         m.serialize_entry("span_id", &r.span_id)?;
         m.serialize_entry("parent_span_id", &r.parent_span_id)?;
         m.serialize_entry("key_id", &r.key_id)?;
+        m.serialize_entry("key_name", &r.key_name)?;
+        m.serialize_entry("user_id", &r.user_id)?;
+        m.serialize_entry("team_id", &r.team_id)?;
+        m.serialize_entry("agent", &r.agent)?;
+        m.serialize_entry("tags", &r.tags.as_deref().map(as_raw_json))?;
         m.serialize_entry("endpoint", &r.endpoint)?;
         m.serialize_entry("requested_model", &r.requested_model)?;
         m.serialize_entry("resolved_model", &r.resolved_model)?;

@@ -21,6 +21,8 @@ pub struct MessagesHead<'a> {
     pub model: Cow<'a, str>,
     /// `stream: true`.
     pub stream: bool,
+    /// `max_tokens` (none on count_tokens).
+    pub max_tokens: Option<u64>,
     body_len: usize,
 }
 
@@ -49,13 +51,15 @@ pub fn head(body: &[u8], endpoint: MessagesEndpoint) -> Result<MessagesHead<'_>,
         Some(b'[') => {}
         Some(_) => return Err(invalid("messages: Input should be a valid list")),
     }
+    let mut max_tokens = None;
     if endpoint == MessagesEndpoint::Messages {
-        match raw.get("max_tokens") {
+        match raw
+            .get("max_tokens")
+            .map(|v| serde_json::from_str::<u64>(v.get()))
+        {
             None => return Err(invalid("max_tokens: Field required")),
-            Some(v) if serde_json::from_str::<u64>(v.get()).is_err() => {
-                return Err(invalid("max_tokens: Input should be a valid integer"))
-            }
-            Some(_) => {}
+            Some(Err(_)) => return Err(invalid("max_tokens: Input should be a valid integer")),
+            Some(Ok(n)) => max_tokens = Some(n),
         }
     }
     let stream = match raw.get("stream") {
@@ -73,6 +77,7 @@ pub fn head(body: &[u8], endpoint: MessagesEndpoint) -> Result<MessagesHead<'_>,
         raw,
         model,
         stream,
+        max_tokens,
         body_len: body.len(),
     })
 }

@@ -17,6 +17,9 @@ pub struct ChatFacts<'a> {
     /// The client asked for the usage chunk (`stream_options.include_usage`).
     pub include_usage: bool,
     pub n: u32,
+    /// `max_completion_tokens`, else `max_tokens`: the most output a
+    /// choice may have (budgets reserve it).
+    pub max_output_tokens: Option<u64>,
 }
 
 const ROLES: &[&str] = &[
@@ -67,8 +70,10 @@ impl<'a> ChatFacts<'a> {
         check_number(raw, "top_p", 0.0, 1.0)?;
         check_number(raw, "presence_penalty", -2.0, 2.0)?;
         check_number(raw, "frequency_penalty", -2.0, 2.0)?;
-        optional::<u64>(raw, "max_tokens", "a non-negative integer")?;
-        optional::<u64>(raw, "max_completion_tokens", "a non-negative integer")?;
+        let max_tokens = optional::<u64>(raw, "max_tokens", "a non-negative integer")?;
+        let max_completion =
+            optional::<u64>(raw, "max_completion_tokens", "a non-negative integer")?;
+        let max_output_tokens = max_completion.or(max_tokens);
         optional::<i64>(raw, "seed", "an integer")?;
         optional::<bool>(raw, "logprobs", "a boolean")?;
         optional::<bool>(raw, "parallel_tool_calls", "a boolean")?;
@@ -89,6 +94,7 @@ impl<'a> ChatFacts<'a> {
             stream,
             include_usage,
             n,
+            max_output_tokens,
         })
     }
 }

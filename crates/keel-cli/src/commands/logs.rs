@@ -100,6 +100,8 @@ fn filter(args: &LogsArgs) -> Result<LogFilter, String> {
         model: args.model.clone(),
         status: args.status.clone(),
         key_id: args.key.clone(),
+        team_id: None,
+        user_id: None,
         trace_id: args.trace.clone(),
         since_ms: args
             .since

@@ -63,7 +63,7 @@ fn a_schema_newer_than_the_binary_stops_start_up() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("database schema version 42 is newer than this keel supports (2)"),
+        err.contains("database schema version 42 is newer than this keel supports (3)"),
         "{err}"
     );
 }

@@ -36,6 +36,24 @@ pub struct Config {
     pub drain_max_bytes: usize,
     pub providers: Vec<ProviderConfig>,
     pub prices: BTreeMap<String, RawPrice>,
+    pub governance: GovernanceConfig,
+}
+
+/// Keys, budgets and their alerts.
+#[derive(Debug, Clone)]
+pub struct GovernanceConfig {
+    /// How often each node checks the store for changes made elsewhere.
+    pub refresh: Duration,
+    /// Output tokens reserved when a call sets no `max_tokens`: the bound
+    /// on how far such a call can overshoot a budget.
+    pub default_output_tokens: u64,
+    /// Percent of a budget at which an alert goes out, once per period.
+    pub alert_thresholds: Vec<u32>,
+    pub alert_webhook_url: Option<String>,
+    /// Send a Slack-compatible body (`{"text": …}`) instead of Keel's JSON.
+    pub alert_webhook_slack: bool,
+    /// The system clock; tests move a manual one across periods and expiries.
+    pub clock: keel_policy::Clock,
 }
 
 /// What kind of API a provider speaks, with the settings only that kind has.

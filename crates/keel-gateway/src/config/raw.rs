@@ -20,6 +20,24 @@ pub struct RawConfig {
     pub providers: Vec<RawProvider>,
     #[serde(default)]
     pub prices: BTreeMap<String, Spanned<RawPrice>>,
+    #[serde(default)]
+    pub governance: RawGovernance,
+}
+
+/// `[governance]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGovernance {
+    /// How often each node checks the store for changed keys, teams and budgets.
+    pub refresh_ms: Option<Spanned<u64>>,
+    /// Output tokens reserved for a call that sets no `max_tokens`.
+    pub default_output_tokens: Option<Spanned<u64>>,
+    /// Budget alert thresholds in percent.
+    pub alert_thresholds: Option<Spanned<Vec<u32>>>,
+    /// Where budget alerts are POSTed.
+    pub alert_webhook_url: Option<Spanned<String>>,
+    /// `json` (Keel's own body) or `slack` (a Slack-compatible `text`).
+    pub alert_webhook_format: Option<Spanned<String>>,
 }
 
 /// `[server]`

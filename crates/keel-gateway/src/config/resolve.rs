@@ -14,8 +14,8 @@ use keel_store::{Durability, WriterConfig};
 use secrecy::{ExposeSecret, SecretString};
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawProvider};
-use super::{Config, ProviderConfig, ProviderKind};
+use super::raw::{RawConfig, RawGovernance, RawProvider};
+use super::{Config, GovernanceConfig, ProviderConfig, ProviderKind};
 
 /// A configuration error that names the file, line and key at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +126,57 @@ impl Ctx<'_> {
             Some(s) if *s.get_ref() == 0 => Err(self.at(s, key, "must be greater than 0")),
             Some(s) => Ok(*s.get_ref() as usize),
         }
+    }
+
+    /// `[governance]`, with its defaults.
+    fn governance(&self, raw: &RawGovernance) -> Result<GovernanceConfig, ConfigError> {
+        let alert_thresholds = match &raw.alert_thresholds {
+            None => vec![50, 80, 100],
+            Some(t) if t.get_ref().iter().any(|&p| p == 0 || p > 1000) => {
+                return Err(self.at(
+                    t,
+                    "governance.alert_thresholds",
+                    "each threshold is a percent between 1 and 1000",
+                ))
+            }
+            Some(t) => t.get_ref().clone(),
+        };
+        let alert_webhook_url = match &raw.alert_webhook_url {
+            Some(u)
+                if !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://")) =>
+            {
+                return Err(self.at(
+                    u,
+                    "governance.alert_webhook_url",
+                    "must be an http:// or https:// URL",
+                ))
+            }
+            u => u.as_ref().map(|u| u.get_ref().clone()),
+        };
+        let alert_webhook_slack = match &raw.alert_webhook_format {
+            None => false,
+            Some(f) if f.get_ref() == "json" => false,
+            Some(f) if f.get_ref() == "slack" => true,
+            Some(f) => {
+                return Err(self.at(
+                    f,
+                    "governance.alert_webhook_format",
+                    "use \"json\" or \"slack\"",
+                ))
+            }
+        };
+        Ok(GovernanceConfig {
+            refresh: self.positive_ms(&raw.refresh_ms, "governance.refresh_ms", 500)?,
+            default_output_tokens: self.positive(
+                &raw.default_output_tokens,
+                "governance.default_output_tokens",
+                4096,
+            )? as u64,
+            alert_thresholds,
+            alert_webhook_url,
+            alert_webhook_slack,
+            clock: keel_policy::Clock::system(),
+        })
     }
 
     /// Resolves an `env:NAME` reference.
@@ -251,7 +302,9 @@ impl Ctx<'_> {
             .into_iter()
             .map(|(model, price)| (model, price.into_inner()))
             .collect::<BTreeMap<_, _>>();
+        let governance = self.governance(&raw.governance)?;
         Ok(Config {
+            governance,
             host,
             port,
             data_dir: overrides

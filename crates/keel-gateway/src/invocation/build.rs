@@ -21,7 +21,14 @@ pub(super) fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocati
     r.trace_id = Some(call.trace.trace_id);
     r.span_id = Some(call.trace.span_id);
     r.parent_span_id = call.trace.parent_span_id;
-    r.key_id = call.key_id.map(str::to_owned);
+    if let Some(p) = &call.principal {
+        r.key_id = Some(p.key_id.clone());
+        r.key_name = p.key_name.clone();
+        r.user_id = p.user_id.clone();
+        r.team_id = p.team_id.clone();
+        r.agent = p.agent.clone();
+        r.tags = p.tags.clone();
+    }
     r.requested_model = call.requested_model;
     r.provider = call
         .route
@@ -105,6 +112,14 @@ pub(super) fn build(call: Call, ending: Ending, ctx: &RecordContext) -> Invocati
             .prices
             .find(names.into_iter().flatten())
             .map(|p| p.cost(&usage));
+    }
+    if let Some(reservation) = call.reservation {
+        let used = keel_policy::Estimate {
+            usd: r.cost_usd.unwrap_or(0.0),
+            tokens: (r.input_tokens + r.output_tokens).max(0) as u64,
+        };
+        ctx.governance
+            .announce(reservation.settle(used, r.created_at_ms));
     }
     if ctx.record_bodies {
         r.request_body = match call.request_body.as_deref() {

@@ -53,6 +53,7 @@ fn record_context(state: &AppState) -> RecordContext {
     RecordContext {
         prices: state.prices.clone(),
         record_bodies: state.config.record_bodies,
+        governance: state.governance.clone(),
     }
 }
 

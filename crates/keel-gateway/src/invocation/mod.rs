@@ -18,10 +18,12 @@ use keel_store::{Attempt, RecordBuilder};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::governance::Governance;
 use crate::ingress::Ingress;
 use crate::outcome::ErrorClass;
 use crate::pricing::PriceCatalog;
 use crate::trace::TraceContext;
+use keel_policy::{Principal, Reservation};
 
 pub use guard::CallGuard;
 
@@ -34,7 +36,13 @@ pub struct Call {
     pub created_at_ms: i64,
     pub operation: Operation,
     pub trace: TraceContext,
-    pub key_id: Option<&'static str>,
+    /// Who is calling (set by the identify stage).
+    pub principal: Option<Arc<Principal>>,
+    /// The budgets and rate limits this call holds, settled when its
+    /// record is built.
+    pub reservation: Option<Reservation>,
+    /// `x-ratelimit-*` headers for the answer.
+    pub rate_headers: Vec<(&'static str, String)>,
     pub requested_model: Option<String>,
     /// The candidate that answered (or the last one tried).
     pub route: Option<Route>,
@@ -191,6 +199,8 @@ impl Ending {
 pub struct RecordContext {
     pub prices: Arc<PriceCatalog>,
     pub record_bodies: bool,
+    /// Where budget alerts a settled call crosses go.
+    pub governance: Arc<Governance>,
 }
 
 impl Call {
@@ -203,7 +213,9 @@ impl Call {
             created_at_ms: keel_store::timefmt::now_ms(),
             operation,
             trace,
-            key_id: None,
+            principal: None,
+            reservation: None,
+            rate_headers: Vec::new(),
             requested_model: None,
             route: None,
             stream: false,

@@ -135,6 +135,7 @@ async fn receive(
         Ok(body) => body,
         Err(e) => {
             return Err(Failure {
+                headers: Vec::new(),
                 error: from_upstream(e, provider),
                 // A whole 2xx answer cut mid-body was generated, and billed,
                 // upstream.

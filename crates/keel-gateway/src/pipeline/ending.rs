@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use http::header::{HeaderValue, RETRY_AFTER};
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use keel_api::error::error_body;
 use keel_api::ApiError;
 use keel_providers::Codec;
@@ -21,19 +21,39 @@ pub enum Reply {
         status: u16,
         body: Bytes,
         invocation: Uuid,
-        /// Passed on from the provider, so clients back off as it asks.
-        retry_after: Option<HeaderValue>,
+        /// `retry-after` passed on from the provider, rate-limit headers.
+        headers: Headers,
     },
     /// An event stream, relayed as the provider sends it.
     Stream {
         invocation: Uuid,
         events: BoxStream<'static, Bytes>,
+        headers: Headers,
     },
+}
+
+/// Extra response headers (empty for most calls: no allocation).
+pub type Headers = Vec<(HeaderName, HeaderValue)>;
+
+/// Headers from `(name, value)` text pairs (the policy stage's rate-limit
+/// headers); a pair that is not a valid header is skipped.
+pub fn headers_of(pairs: &[(&'static str, String)]) -> Headers {
+    pairs
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).ok()?,
+            ))
+        })
+        .collect()
 }
 
 /// Why a call stopped before it had an answer to give.
 pub struct Failure {
     pub error: ApiError,
+    /// `retry-after` and rate-limit headers to answer with.
+    pub headers: Headers,
     /// The provider produced an answer it bills for (a 2xx body cut while
     /// being read), so the record estimates its tokens.
     pub billable: bool,
@@ -43,6 +63,7 @@ impl From<ApiError> for Failure {
     fn from(error: ApiError) -> Failure {
         Failure {
             error,
+            headers: Headers::new(),
             billable: false,
         }
     }
@@ -51,14 +72,18 @@ impl From<ApiError> for Failure {
 /// Answers with an error Keel decided on, in the client's format, after
 /// recording it.
 pub async fn fail(call: CallGuard, failure: Failure) -> Reply {
-    let Failure { error, billable } = failure;
+    let Failure {
+        error,
+        billable,
+        headers,
+    } = failure;
     let (id, ingress) = (call.id, call.ingress);
     let body = Bytes::from(error.to_json());
     let mut ending = Ending::from_error(&error, error.status(), body, call.started);
     ending.billable = billable;
     call.record(ending).await;
     let (status, body) = ingress.error_body(&error);
-    json(status, body, id, None)
+    json(status, body, id, headers)
 }
 
 /// Answers with an upstream's error status: its status, message and
@@ -121,7 +146,8 @@ pub async fn upstream_status(
     // format and its status stands.
     let own = (same_format && status_out == status).then_some(body);
     let body_out = ingress.upstream_error_body(status_out, body_out, own);
-    json(status_out, body_out, id, retry_after)
+    let headers = retry_after.map(|v| (RETRY_AFTER, v)).into_iter().collect();
+    json(status_out, body_out, id, headers)
 }
 
 /// An error for a fault inside Keel.
@@ -130,12 +156,12 @@ pub fn internal(message: impl Into<String>) -> ApiError {
 }
 
 /// A JSON reply naming its invocation.
-pub fn json(status: u16, body: Bytes, invocation: Uuid, retry_after: Option<HeaderValue>) -> Reply {
+pub fn json(status: u16, body: Bytes, invocation: Uuid, headers: Headers) -> Reply {
     Reply::Json {
         status,
         body,
         invocation,
-        retry_after,
+        headers,
     }
 }
 

@@ -1,7 +1,9 @@
 //! The identify stage: who is calling (the key from `Authorization: Bearer`
-//! or `x-api-key`, as the Anthropic SDK sends it, compared in constant
-//! time), then the body, read within its size and time limits.
+//! or `x-api-key`, as the Anthropic SDK sends it: the master key, compared
+//! in constant time, or a virtual key, found by its SHA-256 in memory),
+//! then the body, read within its size and time limits.
 
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -9,13 +11,41 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::{BodyExt, Limited};
 use keel_api::{ApiError, ErrorKind};
+use keel_policy::directory::Snapshot;
+use keel_policy::{AuthError, KeyEntry, Principal};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::invocation::Call;
 use crate::state::AppState;
 
-/// The key id records carry for the master key.
-pub const MASTER_KEY_ID: &str = "master";
+pub use keel_policy::principal::MASTER_KEY_ID;
+
+/// The master key's principal, made once.
+static MASTER: LazyLock<Arc<Principal>> = LazyLock::new(Principal::master);
+
+/// Who presented which key.
+pub enum Caller {
+    Master,
+    Key(Arc<KeyEntry>),
+}
+
+impl Caller {
+    /// The caller as records and policy see it.
+    pub fn principal(&self) -> Arc<Principal> {
+        match self {
+            Caller::Master => MASTER.clone(),
+            Caller::Key(entry) => entry.principal.clone(),
+        }
+    }
+
+    /// The virtual key, if the caller used one.
+    pub fn key(&self) -> Option<&Arc<KeyEntry>> {
+        match self {
+            Caller::Master => None,
+            Caller::Key(entry) => Some(entry),
+        }
+    }
+}
 
 /// Identifies the caller, then reads the body (keeping an exact-size copy
 /// for the record: the read buffer it sits in may be far larger).
@@ -25,7 +55,10 @@ pub async fn identify(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Bytes, ApiError> {
-    call.key_id = Some(authenticate(headers, &state.master_key)?);
+    let directory = state.governance.directory.snapshot();
+    let now_ms = state.governance.ledger.clock().now_ms();
+    let caller = authenticate(headers, &state.master_key, &directory, now_ms)?;
+    call.principal = Some(caller.principal());
     let body = read_body(body, headers, state.config.max_body_bytes).await?;
     call.request_body = Some(Bytes::copy_from_slice(&body));
     Ok(body)
@@ -71,11 +104,13 @@ async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes,
     }
 }
 
-/// Checks the caller's key; returns the key id.
+/// Checks the caller's key against the master key and the directory.
 pub fn authenticate(
     headers: &HeaderMap,
     master_key: &SecretString,
-) -> Result<&'static str, ApiError> {
+    directory: &Snapshot,
+    now_ms: i64,
+) -> Result<Caller, ApiError> {
     let presented = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -91,12 +126,19 @@ pub fn authenticate(
             "Missing API key. Send it as 'Authorization: Bearer <key>'.",
         )),
         Some(key) if constant_time_eq(key.as_bytes(), master_key.expose_secret().as_bytes()) => {
-            Ok(MASTER_KEY_ID)
+            Ok(Caller::Master)
         }
-        Some(_) => Err(ApiError::new(
-            ErrorKind::Unauthorized,
-            "Incorrect API key provided.",
-        )),
+        Some(key) => match directory.authenticate(key, now_ms) {
+            Ok(entry) => Ok(Caller::Key(entry)),
+            Err(why) => Err(ApiError::new(
+                ErrorKind::Unauthorized,
+                match why {
+                    AuthError::Unknown => "Incorrect API key provided.",
+                    AuthError::Revoked => "This API key has been revoked.",
+                    AuthError::Expired => "This API key has expired.",
+                },
+            )),
+        },
     }
 }
 
@@ -120,17 +162,19 @@ mod tests {
         h
     }
 
+    fn auth(h: &HeaderMap, key: &SecretString) -> Result<Caller, ApiError> {
+        authenticate(h, key, &Snapshot::default(), 0)
+    }
+
     #[test]
     fn accepts_bearer_and_x_api_key() {
         let key = SecretString::from("k-123");
-        assert_eq!(
-            authenticate(&headers(&[("authorization", "Bearer k-123")]), &key).unwrap(),
-            MASTER_KEY_ID
-        );
-        assert_eq!(
-            authenticate(&headers(&[("x-api-key", "k-123")]), &key).unwrap(),
-            MASTER_KEY_ID
-        );
+        for h in [
+            headers(&[("authorization", "Bearer k-123")]),
+            headers(&[("x-api-key", "k-123")]),
+        ] {
+            assert_eq!(auth(&h, &key).unwrap().principal().key_id, MASTER_KEY_ID);
+        }
     }
 
     #[test]
@@ -143,7 +187,9 @@ mod tests {
             headers(&[("authorization", "Basic k-123")]),
             headers(&[("authorization", "Bearer k-1234")]),
         ] {
-            let err = authenticate(&h, &key).unwrap_err();
+            let Err(err) = auth(&h, &key) else {
+                panic!("accepted")
+            };
             assert_eq!(err.status(), 401);
             assert_eq!(err.code.as_deref(), Some("invalid_api_key"));
         }

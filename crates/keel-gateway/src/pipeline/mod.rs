@@ -33,7 +33,7 @@ use crate::invocation::{Call, CallGuard, ClientWatch};
 use crate::state::AppState;
 use crate::trace::TraceContext;
 pub use answered::Answered;
-pub use ending::{Failure, Reply};
+pub use ending::{Failure, Headers, Reply};
 pub use request::Endpoint;
 
 /// Runs one call through every stage. A client that leaves cannot cancel
@@ -50,7 +50,7 @@ pub async fn run(
     let answered = async {
         let body = identify::identify(&state, &mut call, &headers, body).await?;
         let mut request = request::parse(&mut call, endpoint, &body)?;
-        policy::check_policy(&state, &call, &request)?;
+        policy::check_policy(&state, &mut call, &request)?;
         guard::guard_input(&state, &call, &mut request)?;
         if let Some(hit) = cache::cache_lookup(&state, &call, &request)? {
             return Ok(hit);

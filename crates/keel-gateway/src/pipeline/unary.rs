@@ -25,8 +25,9 @@ pub async fn answer(call: CallGuard, status: u16, body: Bytes) -> Reply {
         summary: Some(summary),
     };
     let ending = Ending::ok(status, answer, call.started, true);
+    let headers = ending::headers_of(&call.rate_headers);
     call.record(ending).await;
-    ending::json(status, reply, id, None)
+    ending::json(status, reply, id, headers)
 }
 
 /// Answers with a body Keel produced itself (a local token count), after
@@ -38,8 +39,9 @@ pub async fn answer_locally(call: CallGuard, body: Bytes) -> Reply {
         summary: None,
     };
     let ending = Ending::ok(200, answer, call.started, false);
+    let headers = ending::headers_of(&call.rate_headers);
     call.record(ending).await;
-    ending::json(200, body, id, None)
+    ending::json(200, body, id, headers)
 }
 
 /// A provider's successful answer: what the client gets (in its format) and

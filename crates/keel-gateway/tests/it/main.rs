@@ -16,6 +16,7 @@ mod chat;
 mod claude;
 mod errors;
 mod gemini;
+mod governance;
 mod messages;
 mod streams;
 mod surface;

@@ -6,10 +6,10 @@ pub const COLUMNS: &str = "id, created_at_ms, trace_id, span_id, parent_span_id,
     requested_model, resolved_model, provider, model_version, stream, status, outcome, error_class, \
     error_message, finish_reason, input_tokens, output_tokens, cached_tokens, reasoning_tokens, \
     token_source, cost_usd, latency_ms, ttft_ms, attempts, request_body, response_body, raw_usage, \
-    attempt_list";
+    attempt_list, key_name, user_id, team_id, agent, tags";
 
 /// Rows per INSERT statement: few enough for SQLite's variable limit
-/// (30 columns × 64 rows < 32766), many enough to amortise the round trip.
+/// (35 columns × 64 rows < 32766), many enough to amortise the round trip.
 pub const ROWS_PER_STATEMENT: usize = 64;
 
 /// Whether an INSERT of `rows` rows keeps its prepared statement in the
@@ -26,7 +26,7 @@ pub const LIST_COLUMNS: &str = "id, created_at_ms, trace_id, span_id, parent_spa
     requested_model, resolved_model, provider, model_version, stream, status, outcome, error_class, \
     error_message, finish_reason, input_tokens, output_tokens, cached_tokens, reasoning_tokens, \
     token_source, cost_usd, latency_ms, ttft_ms, attempts, NULL AS request_body, NULL AS response_body, raw_usage, \
-    attempt_list";
+    attempt_list, key_name, user_id, team_id, agent, tags";
 
 /// Implements migrations and [`crate::Store`] for `$store` (a struct with a
 /// `pool: sqlx::Pool<$db>` field).
@@ -117,13 +117,19 @@ macro_rules! impl_store {
                                 .push_bind(r.request_body.as_deref())
                                 .push_bind(r.response_body.as_deref())
                                 .push_bind(r.raw_usage.as_deref())
-                                .push_bind($crate::backends::attempt_list::encode(&r.attempt_list));
+                                .push_bind($crate::backends::attempt_list::encode(&r.attempt_list))
+                                .push_bind(r.key_name.as_deref())
+                                .push_bind(r.user_id.as_deref())
+                                .push_bind(r.team_id.as_deref())
+                                .push_bind(r.agent.as_deref())
+                                .push_bind(r.tags.as_deref());
                         });
                         q.build()
                             .persistent($crate::backends::common::cache_statement(chunk.len()))
                             .execute(&mut *tx)
                             .await?;
                     }
+                    Self::add_daily_spend(&mut tx, &$crate::governance::daily_spend(batch)).await?;
                     tx.commit().await?;
                     Ok(())
                 })
@@ -152,6 +158,12 @@ macro_rules! impl_store {
                     }
                     if let Some(k) = &f.key_id {
                         q.push(" AND key_id = ").push_bind(k.as_str());
+                    }
+                    if let Some(t) = &f.team_id {
+                        q.push(" AND team_id = ").push_bind(t.as_str());
+                    }
+                    if let Some(u) = &f.user_id {
+                        q.push(" AND user_id = ").push_bind(u.as_str());
                     }
                     if let Some(t) = &f.trace_id {
                         q.push(" AND trace_id = ").push_bind(t.as_str());
@@ -210,6 +222,11 @@ macro_rules! impl_store {
                     span_id: r.try_get("span_id")?,
                     parent_span_id: r.try_get("parent_span_id")?,
                     key_id: r.try_get("key_id")?,
+                    key_name: r.try_get("key_name")?,
+                    user_id: r.try_get("user_id")?,
+                    team_id: r.try_get("team_id")?,
+                    agent: r.try_get("agent")?,
+                    tags: r.try_get("tags")?,
                     endpoint: r.try_get("endpoint")?,
                     requested_model: r.try_get("requested_model")?,
                     resolved_model: r.try_get("resolved_model")?,

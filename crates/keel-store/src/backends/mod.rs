@@ -4,5 +4,8 @@
 mod attempt_list;
 #[macro_use]
 mod common;
+#[macro_use]
+mod directory;
+mod directory_json;
 pub mod postgres;
 pub mod sqlite;

@@ -26,6 +26,7 @@ impl PgStore {
     }
 }
 
+impl_directory!(PgStore, Postgres);
 impl_store!(PgStore, Postgres, crate::migrate::POSTGRES, "postgres");
 
 #[cfg(test)]

@@ -45,4 +45,5 @@ impl SqliteStore {
     }
 }
 
+impl_directory!(SqliteStore, Sqlite);
 impl_store!(SqliteStore, Sqlite, crate::migrate::SQLITE, "sqlite");

@@ -145,7 +145,7 @@ async fn refuses_a_schema_newer_than_the_binary() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err}"
@@ -362,7 +362,7 @@ async fn check_migrated(store: &Arc<dyn Store>) {
 }
 
 #[tokio::test]
-async fn a_schema_1_sqlite_database_migrates_to_2() {
+async fn a_schema_1_sqlite_database_migrates_to_the_latest() {
     let dir = std::env::temp_dir().join(format!("keel-store-test-{}", Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("keel.db").display());
@@ -375,7 +375,10 @@ async fn a_schema_1_sqlite_database_migrates_to_2() {
         .unwrap();
     check_migrated(&store).await;
     store.close().await;
-    assert_eq!(schema_version_sqlite(&dir).await, 2);
+    assert_eq!(
+        schema_version_sqlite(&dir).await,
+        keel_store::migrate::latest(keel_store::migrate::SQLITE)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -391,7 +394,7 @@ async fn schema_version_sqlite(dir: &Path) -> i64 {
 }
 
 #[tokio::test]
-async fn a_schema_1_postgres_database_migrates_to_2() {
+async fn a_schema_1_postgres_database_migrates_to_the_latest() {
     let schema = format!("keel_test_v1_{}", Uuid::now_v7().simple());
     let admin = sqlx::PgPool::connect(PG_URL).await.unwrap();
     sqlx::query(&format!("CREATE SCHEMA {schema}"))
@@ -414,7 +417,10 @@ async fn a_schema_1_postgres_database_migrates_to_2() {
     .fetch_one(&admin)
     .await
     .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(
+        version,
+        keel_store::migrate::latest(keel_store::migrate::POSTGRES)
+    );
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&admin)
         .await

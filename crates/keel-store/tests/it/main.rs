@@ -8,6 +8,7 @@
 )]
 
 mod backends;
+mod governance;
 mod writer;
 
 use std::path::PathBuf;
@@ -91,7 +92,12 @@ pub fn pg_url_with_schema(schema: &str) -> String {
 pub fn sample(n: i64) -> Invocation {
     let mut r = Invocation::new(Uuid::now_v7(), 1_700_000_000_000 + n, "chat.completions");
     r.trace_id = Some(format!("trace-{}", n % 2));
-    r.key_id = Some("master".into());
+    r.key_id = Some(if n % 2 == 0 { "k1" } else { "master" }.into());
+    r.key_name = (n % 2 == 0).then(|| "ci-bot".into());
+    r.team_id = (n % 2 == 0).then(|| "t1".into());
+    r.user_id = (n % 2 == 0).then(|| "u1".into());
+    r.agent = (n % 2 == 0).then(|| "planner".into());
+    r.tags = (n % 2 == 0).then(|| r#"{"env":"prod"}"#.into());
     r.requested_model = Some(if n % 2 == 0 {
         "gpt-4o".into()
     } else {

@@ -30,9 +30,10 @@ pub fn relay(mut call: CallGuard, upstream: ByteStream) -> Reply {
             status: err.status(),
             body: Bytes::from(err.to_json()),
             invocation: id,
-            retry_after: None,
+            headers: Vec::new(),
         };
     };
+    let headers = super::ending::headers_of(&call.rate_headers);
     let model = call.requested_model.clone().unwrap_or_default();
     let created = (call.created_at_ms / 1000).max(0) as u64;
     let message_id = format!("msg_{}", call.id.simple());
@@ -66,5 +67,6 @@ pub fn relay(mut call: CallGuard, upstream: ByteStream) -> Reply {
     Reply::Stream {
         invocation: id,
         events: Box::pin(events),
+        headers,
     }
 }
