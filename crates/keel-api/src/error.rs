@@ -40,6 +40,9 @@ pub enum ErrorKind {
     StreamCut,
     /// A bug or an unavailable dependency inside Keel.
     Internal,
+    /// A dependency Keel needs for this call (the shared counters) does
+    /// not answer; trying again shortly may succeed.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::UpstreamMalformed => 502,
             ErrorKind::StreamCut => 502,
             ErrorKind::Internal => 500,
+            ErrorKind::Unavailable => 503,
         }
     }
 
@@ -82,7 +86,7 @@ impl ErrorKind {
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamMalformed
             | ErrorKind::StreamCut => "upstream_error",
-            ErrorKind::Internal => "server_error",
+            ErrorKind::Internal | ErrorKind::Unavailable => "server_error",
         }
     }
 
@@ -105,6 +109,7 @@ impl ErrorKind {
             ErrorKind::UpstreamMalformed => "upstream_malformed",
             ErrorKind::StreamCut => "stream_cut",
             ErrorKind::Internal => "internal",
+            ErrorKind::Unavailable => "unavailable",
         }
     }
 
@@ -131,7 +136,8 @@ impl ErrorKind {
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::Forbidden
-            | ErrorKind::Internal => None,
+            | ErrorKind::Internal
+            | ErrorKind::Unavailable => None,
         }
     }
 }

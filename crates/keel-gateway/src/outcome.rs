@@ -59,7 +59,9 @@ impl ErrorClass {
                 | ErrorKind::StreamCut,
             ) => Outcome::UpstreamError,
             ErrorClass::ClientDisconnected => Outcome::ClientDisconnected,
-            ErrorClass::Kind(ErrorKind::Internal) => Outcome::InternalError,
+            ErrorClass::Kind(ErrorKind::Internal | ErrorKind::Unavailable) => {
+                Outcome::InternalError
+            }
         }
     }
 }

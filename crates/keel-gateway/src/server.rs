@@ -171,6 +171,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             );
         }
         let store = server_state.store.clone();
+        let redis = server_state.governance.redis.clone();
         drop(server_state);
         // The writer ends once every sink is gone and its queue is empty. A
         // connection whose client stopped reading can keep a sink alive; the
@@ -184,6 +185,12 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             Err(_) => tracing::warn!(
                 "connections still open after the drain; exiting without waiting for them"
             ),
+        }
+        // Records built last settle their reservations in Redis.
+        if let Some(redis) = redis {
+            if tokio::time::timeout(drain, redis.drain()).await.is_err() {
+                tracing::warn!("budget settlements still waiting on Redis at exit");
+            }
         }
         store.close().await;
         tracing::info!("stopped");

@@ -43,6 +43,10 @@ pub struct Refusal {
     pub retry_after_s: Option<u64>,
     /// `x-ratelimit-*` headers to send with the refusal.
     pub headers: Vec<(&'static str, String)>,
+    /// Alert thresholds this refusal reaches: a budget that refuses a call
+    /// is exhausted (100%) even though its spend stops short of the limit
+    /// by the call's worst case.
+    pub crossed: Vec<ThresholdCrossed>,
 }
 
 /// What kind of limit refused the call.
@@ -56,6 +60,9 @@ pub enum RefusalKind {
     Requests,
     /// Tokens per minute.
     Tokens,
+    /// The shared counters could not be reached (and the configured policy
+    /// is to refuse rather than guess).
+    Unavailable,
 }
 
 /// A budget that crossed one of its alert thresholds.
@@ -198,6 +205,23 @@ pub struct Ask<'a> {
     pub estimate: Estimate,
 }
 
+impl<'a> Ask<'a> {
+    /// Every budget scope the call counts against, with its limits: the
+    /// principal's (key, user, team) and the model's.
+    pub fn scopes(&self) -> Vec<(std::borrow::Cow<'a, str>, &'a Limits)> {
+        let principal: &'a Principal = self.principal;
+        let mut scopes: Vec<_> = principal
+            .limits
+            .iter()
+            .map(|(s, l)| (std::borrow::Cow::Borrowed(s.as_str()), l))
+            .collect();
+        if let Some((model, limits)) = self.model {
+            scopes.push((std::borrow::Cow::Owned(format!("model:{model}")), limits));
+        }
+        scopes
+    }
+}
+
 impl Ledger {
     /// An empty ledger announcing `thresholds` (percent).
     pub fn new(clock: Clock, mut thresholds: Vec<u32>) -> Arc<Ledger> {
@@ -244,13 +268,8 @@ impl Ledger {
     pub fn reserve(self: &Arc<Self>, ask: &Ask<'_>) -> Result<Reservation, Refusal> {
         let now = self.clock.now_ms();
         let est = ask.estimate;
-        let model_scope = ask.model.map(|(m, l)| (format!("model:{m}"), l));
-        let scopes = ask
-            .principal
-            .limits
-            .iter()
-            .map(|(s, l)| (s.as_str(), l))
-            .chain(model_scope.as_ref().map(|(s, l)| (s.as_str(), *l)));
+        let scopes = ask.scopes();
+        let scopes = scopes.iter().map(|(s, l)| (s.as_ref(), *l));
 
         let mut state = self.lock();
         let mut holds = Vec::new();
@@ -270,9 +289,15 @@ impl Ledger {
                     .or_insert_with(|| Bucket::full(rpm, now));
                 bucket.refill(rpm, now);
                 if !bucket.fits(1) {
-                    return Err(rate_refusal(RefusalKind::Requests, scope, rpm, 1, bucket));
+                    return Err(rate_refusal_at(
+                        RefusalKind::Requests,
+                        scope,
+                        rpm,
+                        1,
+                        bucket.level(),
+                    ));
                 }
-                headers.requests(rpm, bucket, 1);
+                headers.requests_left(rpm, bucket.level() - 1.0);
             }
             if let Some(tpm) = limits.tpm {
                 let bucket = state
@@ -281,15 +306,15 @@ impl Ledger {
                     .or_insert_with(|| Bucket::full(tpm, now));
                 bucket.refill(tpm, now);
                 if !bucket.fits(est.tokens) {
-                    return Err(rate_refusal(
+                    return Err(rate_refusal_at(
                         RefusalKind::Tokens,
                         scope,
                         tpm,
                         est.tokens,
-                        bucket,
+                        bucket.level(),
                     ));
                 }
-                headers.tokens(tpm, bucket, est.tokens);
+                headers.tokens_left(tpm, bucket.level() - est.tokens as f64);
                 hold.tpm = Some(tpm);
             }
             if limits.has_budget() {
@@ -303,7 +328,30 @@ impl Ledger {
                     spent.tokens >= cap || spent.tokens + meter.reserved.tokens + est.tokens > cap
                 });
                 if over_usd.is_some() || over_tokens.is_some() {
-                    return Err(budget_refusal(scope, limits, period, now, spent));
+                    let mut refusal = budget_refusal_at(
+                        scope,
+                        limits,
+                        now,
+                        Spending {
+                            spent_usd: usd(spent.nanos),
+                            spent_tokens: spent.tokens,
+                            reserved_usd: usd(meter.reserved.nanos),
+                            worst_case_usd: est.usd,
+                        },
+                    );
+                    let level = ThresholdCrossed {
+                        scope: scope.to_owned(),
+                        threshold: 0,
+                        period,
+                        period_start_ms: start_day(period, now) * 86_400_000,
+                        spent_usd: usd(spent.nanos),
+                        spent_tokens: spent.tokens,
+                        limit_usd: limits.budget_usd,
+                        limit_tokens: limits.budget_tokens,
+                    };
+                    refusal.crossed =
+                        announce(&self.thresholds, &mut meter.announced, &level, 100.0);
+                    return Err(refusal);
                 }
                 hold.budget = Some((period, limits.budget_usd, limits.budget_tokens));
             }
@@ -316,15 +364,7 @@ impl Ledger {
                 if meter.spent >= cap_nanos
                     || meter.spent + meter.reserved + nanos(est.usd) > cap_nanos
                 {
-                    return Err(Refusal {
-                        kind: RefusalKind::RunBudget,
-                        message: format!(
-                            "The run budget of {scope} is exhausted for run {run}: ${:.6} spent of ${cap:.6}. A new run (a new trace id) starts fresh.",
-                            usd(meter.spent)
-                        ),
-                        retry_after_s: None,
-                        headers: Vec::new(),
-                    });
+                    return Err(run_refusal(scope, run, usd(meter.spent), cap));
                 }
                 hold.run = Some(run.to_owned());
             }
@@ -405,35 +445,23 @@ impl Ledger {
                 meter.add_spend(day_of(at_ms), used, today);
             }
             let spent = meter.spent(period, now);
-            let ratio = |spent: f64, cap: Option<f64>| match cap {
-                Some(cap) if cap > 0.0 => spent / cap,
-                Some(_) => f64::INFINITY,
-                None => 0.0,
+            let level = ThresholdCrossed {
+                scope: hold.scope.clone(),
+                threshold: 0,
+                period,
+                period_start_ms: start_day(period, now) * 86_400_000,
+                spent_usd: usd(spent.nanos),
+                spent_tokens: spent.tokens,
+                limit_usd,
+                limit_tokens,
             };
-            let percent = (ratio(usd(spent.nanos), limit_usd)
-                .max(ratio(spent.tokens as f64, limit_tokens.map(|t| t as f64)))
-                * 100.0)
-                .min(1e9);
-            let period_start_ms = start_day(period, now) * 86_400_000;
-            let announced = match meter.announced {
-                Some((start, level)) if start == period_start_ms => level,
-                _ => 0,
-            };
-            for &threshold in &self.thresholds {
-                if threshold > announced && percent + 1e-9 >= f64::from(threshold) {
-                    meter.announced = Some((period_start_ms, threshold));
-                    crossed.push(ThresholdCrossed {
-                        scope: hold.scope.clone(),
-                        threshold,
-                        period,
-                        period_start_ms,
-                        spent_usd: usd(spent.nanos),
-                        spent_tokens: spent.tokens,
-                        limit_usd,
-                        limit_tokens,
-                    });
-                }
-            }
+            let percent = percent_of(level.spent_usd, level.spent_tokens, limit_usd, limit_tokens);
+            crossed.extend(announce(
+                &self.thresholds,
+                &mut meter.announced,
+                &level,
+                percent,
+            ));
         }
         state.settles += 1;
         if state.settles.is_multiple_of(4096) {
@@ -495,7 +523,79 @@ impl Drop for Reservation {
     }
 }
 
-fn rate_refusal(kind: RefusalKind, scope: &str, limit: u64, need: u64, bucket: &Bucket) -> Refusal {
+/// The thresholds `percent` reaches that were not yet announced in this
+/// period (`announced` keeps the highest, per period start); `level` is
+/// where the budget stands, its `threshold` ignored.
+pub(crate) fn announce(
+    thresholds: &[u32],
+    announced: &mut Option<(i64, u32)>,
+    level: &ThresholdCrossed,
+    percent: f64,
+) -> Vec<ThresholdCrossed> {
+    let done = match *announced {
+        Some((start, done)) if start == level.period_start_ms => done,
+        _ => 0,
+    };
+    let mut crossed = Vec::new();
+    for &threshold in thresholds {
+        if threshold > done && percent + 1e-9 >= f64::from(threshold) {
+            *announced = Some((level.period_start_ms, threshold));
+            crossed.push(ThresholdCrossed {
+                threshold,
+                ..level.clone()
+            });
+        }
+    }
+    crossed
+}
+
+/// A budget's spend when it refuses a call.
+pub(crate) struct Spending {
+    pub spent_usd: f64,
+    pub spent_tokens: u64,
+    /// Held by calls in flight.
+    pub reserved_usd: f64,
+    /// The refused call's own worst case.
+    pub worst_case_usd: f64,
+}
+
+/// USD for people: cents when that says enough, else up to six decimals.
+pub fn format_usd(usd: f64) -> String {
+    if usd == 0.0 || usd.abs() >= 1.0 {
+        return format!("${usd:.2}");
+    }
+    let text = format!("{usd:.6}");
+    let text = text.trim_end_matches('0');
+    let decimals = text.split('.').nth(1).map_or(0, str::len).max(2);
+    format!("${usd:.decimals$}")
+}
+
+/// How much of a budget is spent, in percent (the larger of money and
+/// tokens).
+pub(crate) fn percent_of(
+    spent_usd: f64,
+    spent_tokens: u64,
+    limit_usd: Option<f64>,
+    limit_tokens: Option<u64>,
+) -> f64 {
+    let ratio = |spent: f64, cap: Option<f64>| match cap {
+        Some(cap) if cap > 0.0 => spent / cap,
+        Some(_) => f64::INFINITY,
+        None => 0.0,
+    };
+    let usd = ratio(spent_usd, limit_usd);
+    let tokens = ratio(spent_tokens as f64, limit_tokens.map(|t| t as f64));
+    (usd.max(tokens) * 100.0).min(1e9)
+}
+
+/// A rate limit's refusal, for a bucket at `level`.
+pub(crate) fn rate_refusal_at(
+    kind: RefusalKind,
+    scope: &str,
+    limit: u64,
+    need: u64,
+    level: f64,
+) -> Refusal {
     let (what, unit) = match kind {
         RefusalKind::Tokens => ("tokens", "TPM"),
         _ => ("requests", "RPM"),
@@ -509,25 +609,43 @@ fn rate_refusal(kind: RefusalKind, scope: &str, limit: u64, need: u64, bucket: &
             "Rate limit reached for {scope}: {limit} {what} per minute ({unit}). Try again later."
         )
     };
-    let wait = bucket.wait_ms(need.min(limit), limit);
+    let wait = Bucket::at(level).wait_ms(need.min(limit), limit);
     let mut headers = RateHeaders::default();
     match kind {
-        RefusalKind::Tokens => headers.tokens(limit, bucket, 0),
-        _ => headers.requests(limit, bucket, 0),
+        RefusalKind::Tokens => headers.tokens_left(limit, level),
+        _ => headers.requests_left(limit, level),
     }
     Refusal {
         kind,
         message,
         retry_after_s: Some(((wait + 999) / 1000).max(1) as u64),
         headers: headers.into_headers(),
+        crossed: Vec::new(),
     }
 }
 
-fn budget_refusal(scope: &str, limits: &Limits, period: Period, now: i64, spent: Spent) -> Refusal {
+/// An agent run's refusal.
+pub(crate) fn run_refusal(scope: &str, run: &str, spent_usd: f64, cap: f64) -> Refusal {
+    Refusal {
+        kind: RefusalKind::RunBudget,
+        message: format!(
+            "The run budget of {scope} is exhausted for run {run}: ${spent_usd:.6} spent of ${cap:.6}. A new run (a new trace id) starts fresh."
+        ),
+        retry_after_s: None,
+        headers: Vec::new(),
+        crossed: Vec::new(),
+    }
+}
+
+/// A budget's refusal, naming it and when it resets. A budget with room
+/// left that this call's worst case would overrun says so, rather than
+/// that the budget is used up.
+pub(crate) fn budget_refusal_at(scope: &str, limits: &Limits, now: i64, s: Spending) -> Refusal {
+    let period = limits.budget_period.unwrap_or_default();
     let resets = resets_at_ms(period, now);
     let cap = match (limits.budget_usd, limits.budget_tokens) {
-        (Some(usd), Some(tokens)) => format!("${usd:.6} or {tokens} tokens"),
-        (Some(usd), None) => format!("${usd:.6}"),
+        (Some(usd), Some(tokens)) => format!("{} or {tokens} tokens", format_usd(usd)),
+        (Some(usd), None) => format_usd(usd),
         (None, Some(tokens)) => format!("{tokens} tokens"),
         (None, None) => String::new(),
     };
@@ -535,55 +653,81 @@ fn budget_refusal(scope: &str, limits: &Limits, period: Period, now: i64, spent:
         Some(at) => format!("It resets at {}.", keel_store::timefmt::format_ms(at)),
         None => "It is a total budget and does not reset.".to_owned(),
     };
+    let used_up = limits
+        .budget_usd
+        .is_some_and(|cap| s.spent_usd + s.reserved_usd >= cap - 1e-9)
+        || limits
+            .budget_tokens
+            .is_some_and(|cap| s.spent_tokens >= cap);
+    let state = if used_up {
+        format!(
+            "is used up ({} and {} tokens spent, with calls in flight reserved)",
+            format_usd(s.spent_usd),
+            s.spent_tokens
+        )
+    } else {
+        format!(
+            "has too little left for this call, which could cost up to {} ({} spent, {} held by calls in flight; set max_tokens lower to need less)",
+            format_usd(s.worst_case_usd),
+            format_usd(s.spent_usd),
+            format_usd(s.reserved_usd)
+        )
+    };
     Refusal {
         kind: RefusalKind::Budget,
         message: format!(
-            "Budget exceeded for {scope}: the {} budget of {cap} is used up (${:.6} and {} tokens spent, with calls in flight reserved). {when}",
+            "Budget exceeded for {scope}: the {} budget of {cap} {state}. {when}",
             period.as_str(),
-            usd(spent.nanos),
-            spent.tokens
         ),
         retry_after_s: resets.map(|at| ((at - now + 999) / 1000).max(1) as u64),
         headers: Vec::new(),
+        crossed: Vec::new(),
     }
 }
 
 /// The tightest requests and tokens limits seen while checking a call.
 #[derive(Default)]
-struct RateHeaders {
-    requests: Option<(u64, u64, i64)>,
-    tokens: Option<(u64, u64, i64)>,
+pub(crate) struct RateHeaders {
+    requests: Option<(u64, f64)>,
+    tokens: Option<(u64, f64)>,
 }
 
 impl RateHeaders {
-    fn requests(&mut self, limit: u64, bucket: &Bucket, taking: u64) {
-        Self::keep_tightest(&mut self.requests, limit, bucket, taking);
+    /// A requests limit with `left` in its bucket after this call.
+    pub(crate) fn requests_left(&mut self, limit: u64, left: f64) {
+        Self::keep_tightest(&mut self.requests, limit, left);
     }
 
-    fn tokens(&mut self, limit: u64, bucket: &Bucket, taking: u64) {
-        Self::keep_tightest(&mut self.tokens, limit, bucket, taking);
+    /// A tokens limit with `left` in its bucket after this call.
+    pub(crate) fn tokens_left(&mut self, limit: u64, left: f64) {
+        Self::keep_tightest(&mut self.tokens, limit, left);
     }
 
-    fn keep_tightest(slot: &mut Option<(u64, u64, i64)>, limit: u64, bucket: &Bucket, taking: u64) {
-        let mut after = *bucket;
-        after.take(taking as f64);
-        let remaining = after.remaining();
-        if slot.is_none_or(|(_, r, _)| remaining < r) {
-            *slot = Some((limit, remaining, after.reset_ms(limit)));
+    fn keep_tightest(slot: &mut Option<(u64, f64)>, limit: u64, left: f64) {
+        if slot.is_none_or(|(_, l)| left < l) {
+            *slot = Some((limit, left));
         }
     }
 
-    fn into_headers(self) -> Vec<(&'static str, String)> {
+    pub(crate) fn into_headers(self) -> Vec<(&'static str, String)> {
+        const REQUESTS: [&str; 3] = [
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+        ];
+        const TOKENS: [&str; 3] = [
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+        ];
         let mut out = Vec::new();
-        if let Some((limit, remaining, reset)) = self.requests {
-            out.push(("x-ratelimit-limit-requests", limit.to_string()));
-            out.push(("x-ratelimit-remaining-requests", remaining.to_string()));
-            out.push(("x-ratelimit-reset-requests", openai_duration(reset)));
-        }
-        if let Some((limit, remaining, reset)) = self.tokens {
-            out.push(("x-ratelimit-limit-tokens", limit.to_string()));
-            out.push(("x-ratelimit-remaining-tokens", remaining.to_string()));
-            out.push(("x-ratelimit-reset-tokens", openai_duration(reset)));
+        for (slot, names) in [(self.requests, REQUESTS), (self.tokens, TOKENS)] {
+            if let Some((limit, left)) = slot {
+                let bucket = Bucket::at(left);
+                out.push((names[0], limit.to_string()));
+                out.push((names[1], bucket.remaining().to_string()));
+                out.push((names[2], openai_duration(bucket.reset_ms(limit))));
+            }
         }
         out
     }

@@ -16,9 +16,11 @@ pub mod period;
 pub mod principal;
 pub mod rate;
 pub mod rbac;
+pub mod redis_ledger;
 pub mod secret;
 
 pub use clock::Clock;
 pub use directory::{AuthError, Directory, KeyEntry};
 pub use ledger::{Estimate, Ledger, Refusal, Reservation, ThresholdCrossed};
 pub use principal::Principal;
+pub use redis_ledger::{Held, RedisLedger, WhenDown};

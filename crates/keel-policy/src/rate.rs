@@ -21,6 +21,19 @@ impl Bucket {
         }
     }
 
+    /// A bucket at `level` (for reading a level kept elsewhere).
+    pub fn at(level: f64) -> Bucket {
+        Bucket {
+            level,
+            updated_ms: 0,
+        }
+    }
+
+    /// The current level.
+    pub fn level(&self) -> f64 {
+        self.level
+    }
+
     /// Refills for the time since the last look.
     pub fn refill(&mut self, capacity: u64, now_ms: i64) {
         let elapsed = (now_ms - self.updated_ms).max(0) as f64;

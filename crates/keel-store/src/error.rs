@@ -18,6 +18,9 @@ pub enum StoreError {
     },
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// The shared counters (Redis) could not be reached at start.
+    #[error("cannot use the Redis counters: {0}")]
+    Counters(String),
     /// A write broke a uniqueness rule (a team name or email taken).
     #[error("{0}")]
     Conflict(String),

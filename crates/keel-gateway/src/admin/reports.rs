@@ -25,26 +25,11 @@ pub async fn budgets(admin: Admin) -> AdminResult {
     let directory = admin.state.governance.directory.snapshot();
     let ledger = &admin.state.governance.ledger;
     let now = ledger.clock().now_ms();
-    let mut rows = Vec::new();
+    let mut listed = Vec::new();
     let mut push = |scope: String, name: &str, limits: &Limits| {
-        if !limits.has_budget() {
-            return;
+        if limits.has_budget() {
+            listed.push((scope, name.to_owned(), limits.clone()));
         }
-        let period = limits.budget_period.unwrap_or_default();
-        let (spent_usd, spent_tokens, reserved_usd, reserved_tokens) =
-            ledger.standing(&scope, period);
-        rows.push(json!({
-            "scope": scope,
-            "name": name,
-            "period": period.as_str(),
-            "limit_usd": limits.budget_usd,
-            "limit_tokens": limits.budget_tokens,
-            "spent_usd": spent_usd,
-            "spent_tokens": spent_tokens,
-            "reserved_usd": reserved_usd,
-            "reserved_tokens": reserved_tokens,
-            "resets_at": resets_at_ms(period, now).map(format_ms),
-        }));
     };
     for team in &directory.source.teams {
         if admin.actor.may(Access::Read, Target::Team(&team.id)) {
@@ -85,6 +70,29 @@ pub async fn budgets(admin: Admin) -> AdminResult {
                 &budget.limits,
             );
         }
+    }
+    let redis = admin.state.governance.redis.as_ref();
+    let mut rows = Vec::with_capacity(listed.len());
+    for (scope, name, limits) in listed {
+        let period = limits.budget_period.unwrap_or_default();
+        let shared = match redis {
+            Some(redis) => redis.standing(&scope, period).await,
+            None => None,
+        };
+        let (spent_usd, spent_tokens, reserved_usd, reserved_tokens) =
+            shared.unwrap_or_else(|| ledger.standing(&scope, period));
+        rows.push(json!({
+            "scope": scope,
+            "name": name,
+            "period": period.as_str(),
+            "limit_usd": limits.budget_usd,
+            "limit_tokens": limits.budget_tokens,
+            "spent_usd": spent_usd,
+            "spent_tokens": spent_tokens,
+            "reserved_usd": reserved_usd,
+            "reserved_tokens": reserved_tokens,
+            "resets_at": resets_at_ms(period, now).map(format_ms),
+        }));
     }
     Ok(reply(200, &json!({ "data": rows })))
 }
@@ -173,7 +181,11 @@ pub async fn spend(admin: Admin, Query(q): Query<SpendQuery>) -> AdminResult {
             .partial_cmp(&a["cost_usd"].as_f64())
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let total: f64 = rows.iter().filter_map(|r| r["cost_usd"].as_f64()).sum();
+    let total: f64 = rows
+        .iter()
+        .filter_map(|r| r["cost_usd"].as_f64())
+        .sum::<f64>()
+        + 0.0;
     Ok(reply(
         200,
         &json!({

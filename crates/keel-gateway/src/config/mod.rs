@@ -54,6 +54,12 @@ pub struct GovernanceConfig {
     pub alert_webhook_slack: bool,
     /// The system clock; tests move a manual one across periods and expiries.
     pub clock: keel_policy::Clock,
+    /// Shared counters in Redis (`[counters] redis_url`, `KEEL_REDIS_URL`);
+    /// none: this node's memory.
+    pub redis_url: Option<String>,
+    pub redis_key_prefix: String,
+    /// What a node does while Redis does not answer.
+    pub when_redis_down: keel_policy::WhenDown,
 }
 
 /// What kind of API a provider speaks, with the settings only that kind has.

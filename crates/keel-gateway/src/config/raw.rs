@@ -22,6 +22,20 @@ pub struct RawConfig {
     pub prices: BTreeMap<String, Spanned<RawPrice>>,
     #[serde(default)]
     pub governance: RawGovernance,
+    #[serde(default)]
+    pub counters: RawCounters,
+}
+
+/// `[counters]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCounters {
+    /// `redis://…`: budgets and rate limits shared by every node.
+    pub redis_url: Option<Spanned<String>>,
+    /// Prefix of every Redis key Keel writes.
+    pub key_prefix: Option<Spanned<String>>,
+    /// `fail_closed` or `fail_open`.
+    pub on_redis_down: Option<Spanned<String>>,
 }
 
 /// `[governance]`

@@ -14,7 +14,7 @@ use keel_store::{Durability, WriterConfig};
 use secrecy::{ExposeSecret, SecretString};
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawGovernance, RawProvider};
+use super::raw::{RawConfig, RawCounters, RawGovernance, RawProvider};
 use super::{Config, GovernanceConfig, ProviderConfig, ProviderKind};
 
 /// A configuration error that names the file, line and key at fault.
@@ -129,7 +129,43 @@ impl Ctx<'_> {
     }
 
     /// `[governance]`, with its defaults.
-    fn governance(&self, raw: &RawGovernance) -> Result<GovernanceConfig, ConfigError> {
+    fn governance(
+        &self,
+        raw: &RawGovernance,
+        counters: &RawCounters,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<GovernanceConfig, ConfigError> {
+        let redis_url = match &counters.redis_url {
+            Some(u)
+                if !(u.get_ref().starts_with("redis://")
+                    || u.get_ref().starts_with("rediss://")) =>
+            {
+                return Err(self.at(
+                    u,
+                    "counters.redis_url",
+                    "must be a redis:// or rediss:// URL",
+                ))
+            }
+            Some(u) => Some(u.get_ref().clone()),
+            None => env("KEEL_REDIS_URL").filter(|u| !u.is_empty()),
+        };
+        let when_redis_down = match &counters.on_redis_down {
+            None => keel_policy::WhenDown::FailClosed,
+            Some(p) if p.get_ref() == "fail_closed" => keel_policy::WhenDown::FailClosed,
+            Some(p) if p.get_ref() == "fail_open" => keel_policy::WhenDown::FailOpen,
+            Some(p) => {
+                return Err(self.at(
+                    p,
+                    "counters.on_redis_down",
+                    "use \"fail_closed\" or \"fail_open\"",
+                ))
+            }
+        };
+        let redis_key_prefix = counters
+            .key_prefix
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .unwrap_or_else(|| "keel".to_owned());
         let alert_thresholds = match &raw.alert_thresholds {
             None => vec![50, 80, 100],
             Some(t) if t.get_ref().iter().any(|&p| p == 0 || p > 1000) => {
@@ -176,6 +212,9 @@ impl Ctx<'_> {
             alert_webhook_url,
             alert_webhook_slack,
             clock: keel_policy::Clock::system(),
+            redis_url,
+            redis_key_prefix,
+            when_redis_down,
         })
     }
 
@@ -302,7 +341,7 @@ impl Ctx<'_> {
             .into_iter()
             .map(|(model, price)| (model, price.into_inner()))
             .collect::<BTreeMap<_, _>>();
-        let governance = self.governance(&raw.governance)?;
+        let governance = self.governance(&raw.governance, &raw.counters, env)?;
         Ok(Config {
             governance,
             host,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
-use keel_policy::ledger::ThresholdCrossed;
+use keel_policy::ledger::{format_usd, ThresholdCrossed};
 use keel_providers::UpstreamRequest;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -85,16 +85,16 @@ async fn deliver(state: &AppState, crossed: &ThresholdCrossed) {
 /// The webhook body: Keel's JSON, or a Slack-compatible `{"text": …}`.
 pub fn alert_body(c: &ThresholdCrossed, slack: bool) -> serde_json::Value {
     let limit = match (c.limit_usd, c.limit_tokens) {
-        (Some(usd), _) => format!("${usd:.2}"),
+        (Some(usd), _) => format_usd(usd),
         (None, Some(tokens)) => format!("{tokens} tokens"),
         (None, None) => "no limit".to_owned(),
     };
     let text = format!(
-        "Keel budget alert: {} reached {}% of its {} budget of {limit} (${:.4} and {} tokens spent this period).",
+        "Keel budget alert: {} reached {}% of its {} budget of {limit} ({} and {} tokens spent this period).",
         c.scope,
         c.threshold,
         c.period.as_str(),
-        c.spent_usd,
+        format_usd(c.spent_usd),
         c.spent_tokens
     );
     if slack {

@@ -10,7 +10,7 @@ mod refresh;
 use std::sync::Arc;
 
 use keel_policy::ledger::ThresholdCrossed;
-use keel_policy::{Clock, Directory, Ledger};
+use keel_policy::{Clock, Directory, Ledger, RedisLedger};
 use keel_store::{Store, StoreError};
 use tokio::sync::mpsc;
 
@@ -21,7 +21,11 @@ pub use alerts::alert_body;
 /// The gateway's governance state.
 pub struct Governance {
     pub directory: Directory,
+    /// This node's counters (the only ones without Redis; the fallback
+    /// with Redis and `fail_open`).
     pub ledger: Arc<Ledger>,
+    /// Counters shared by every node, when `[counters] redis_url` is set.
+    pub redis: Option<Arc<RedisLedger>>,
     pub config: GovernanceConfig,
     alerts: mpsc::UnboundedSender<ThresholdCrossed>,
 }
@@ -41,11 +45,39 @@ impl Governance {
         let directory = Directory::default();
         directory.install(store.load_directory().await?);
         let ledger = Ledger::new(clock, config.alert_thresholds.clone());
-        ledger.seed(&store.daily_spend_since(0).await?);
+        let stored = store.daily_spend_since(0).await?;
+        ledger.seed(&stored);
         let (tx, rx) = mpsc::unbounded_channel();
+        let redis = match &config.redis_url {
+            None => None,
+            Some(url) => {
+                let alerts = tx.clone();
+                let announce = Box::new(move |crossed: Vec<ThresholdCrossed>| {
+                    for c in crossed {
+                        let _ = alerts.send(c);
+                    }
+                });
+                let redis = RedisLedger::connect(
+                    url,
+                    &config.redis_key_prefix,
+                    config.when_redis_down,
+                    ledger.clone(),
+                    config.alert_thresholds.clone(),
+                    announce,
+                )
+                .await
+                .map_err(|e| StoreError::Counters(e.to_string()))?;
+                redis
+                    .seed_once(&stored)
+                    .await
+                    .map_err(|e| StoreError::Counters(e.to_string()))?;
+                Some(redis)
+            }
+        };
         let governance = Arc::new(Governance {
             directory,
             ledger,
+            redis,
             config,
             alerts: tx,
         });

@@ -16,6 +16,9 @@ pub async fn run(state: Arc<AppState>) {
             _ = state.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
+        if let Some(redis) = &state.governance.redis {
+            redis.flush_pending().await;
+        }
         let stored = match state.store.directory_version().await {
             Ok(v) => v,
             Err(e) => {

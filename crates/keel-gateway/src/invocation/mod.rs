@@ -23,7 +23,7 @@ use crate::ingress::Ingress;
 use crate::outcome::ErrorClass;
 use crate::pricing::PriceCatalog;
 use crate::trace::TraceContext;
-use keel_policy::{Principal, Reservation};
+use keel_policy::{Held, Principal};
 
 pub use guard::CallGuard;
 
@@ -40,7 +40,7 @@ pub struct Call {
     pub principal: Option<Arc<Principal>>,
     /// The budgets and rate limits this call holds, settled when its
     /// record is built.
-    pub reservation: Option<Reservation>,
+    pub reservation: Option<Held>,
     /// `x-ratelimit-*` headers for the answer.
     pub rate_headers: Vec<(&'static str, String)>,
     pub requested_model: Option<String>,

@@ -50,7 +50,7 @@ pub async fn run(
     let answered = async {
         let body = identify::identify(&state, &mut call, &headers, body).await?;
         let mut request = request::parse(&mut call, endpoint, &body)?;
-        policy::check_policy(&state, &mut call, &request)?;
+        policy::check_policy(&state, &mut call, &request).await?;
         guard::guard_input(&state, &call, &mut request)?;
         if let Some(hit) = cache::cache_lookup(&state, &call, &request)? {
             return Ok(hit);

@@ -13,7 +13,7 @@
 
 use keel_api::{ApiError, ErrorKind};
 use keel_policy::ledger::{Ask, RefusalKind};
-use keel_policy::{Estimate, Refusal};
+use keel_policy::{Estimate, Held, Refusal};
 use keel_providers::Operation;
 
 use super::ending::{headers_of, Failure};
@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 /// Refuses a call its key may not make; runs after parse, before anything
 /// is sent anywhere.
-pub fn check_policy(
+pub async fn check_policy(
     state: &AppState,
     call: &mut Call,
     request: &Request<'_>,
@@ -60,13 +60,22 @@ pub fn check_policy(
         run: run_limited.then_some(call.trace.trace_id.as_str()),
         estimate: worst_case(state, call.operation, request),
     };
-    match state.governance.ledger.reserve(&ask) {
-        Ok(reservation) => {
-            call.rate_headers = reservation.headers.clone();
-            call.reservation = Some(reservation);
+    let held = match &state.governance.redis {
+        Some(redis) => redis.reserve(&ask).await,
+        None => state.governance.ledger.reserve(&ask).map(Held::Local),
+    };
+    match held {
+        Ok(held) => {
+            call.rate_headers = held.headers().to_vec();
+            call.reservation = Some(held);
             Ok(())
         }
-        Err(refusal) => Err(refused(refusal)),
+        Err(mut refusal) => {
+            state
+                .governance
+                .announce(std::mem::take(&mut refusal.crossed));
+            Err(refused(refusal))
+        }
     }
 }
 
@@ -114,6 +123,7 @@ fn refused(refusal: Refusal) -> Failure {
         RefusalKind::Requests | RefusalKind::Tokens => {
             (ErrorKind::RateLimited, "rate_limit_exceeded")
         }
+        RefusalKind::Unavailable => (ErrorKind::Unavailable, "counters_unavailable"),
     };
     let mut headers = headers_of(&refusal.headers);
     if let Some(secs) = refusal.retry_after_s {

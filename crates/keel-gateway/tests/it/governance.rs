@@ -7,7 +7,13 @@ use crate::harness::{gateway, gateway_with, Gateway, KEY};
 
 impl Gateway {
     /// An admin API call with `key`; returns status and JSON body.
-    async fn admin(&self, key: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn admin(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
         let url = format!("{}/admin/v1{path}", self.url);
         let req = match method {
             "GET" => self.client.get(url),
@@ -26,14 +32,19 @@ impl Gateway {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn create(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn create(&self, path: &str, body: Value) -> Value {
         let (status, body) = self.admin(KEY, "POST", path, body).await;
         assert_eq!(status, 201, "{path}: {body}");
         body
     }
 
     /// A chat call with `key`, optionally in a run (trace id).
-    async fn chat_as(&self, key: &str, model: &str, trace: Option<&str>) -> reqwest::Response {
+    pub(crate) async fn chat_as(
+        &self,
+        key: &str,
+        model: &str,
+        trace: Option<&str>,
+    ) -> reqwest::Response {
         let mut req = self
             .client
             .post(format!("{}/v1/chat/completions", self.url))
@@ -47,7 +58,7 @@ impl Gateway {
 
     /// Records of `key_id`, waiting (by polling, not sleeping) until `n`
     /// are stored.
-    async fn records_of(&self, key_id: &str, n: usize) -> Vec<Value> {
+    pub(crate) async fn records_of(&self, key_id: &str, n: usize) -> Vec<Value> {
         for _ in 0..500 {
             let (_, body) = self
                 .admin(
@@ -68,7 +79,7 @@ impl Gateway {
     }
 }
 
-fn secret(key: &Value) -> String {
+pub(crate) fn secret(key: &Value) -> String {
     key["key"].as_str().unwrap().to_owned()
 }
 

@@ -27,8 +27,17 @@ pub async fn gateway() -> Gateway {
 }
 
 pub async fn gateway_with(adjust: impl FnOnce(&mut keel_gateway::config::Config)) -> Gateway {
-    let upstream = FakeUpstream::start().await;
     let data_dir = std::env::temp_dir().join(format!("keel-gw-test-{}", uuid::Uuid::now_v7()));
+    gateway_on(data_dir, adjust).await
+}
+
+/// As [`gateway_with`], on `data_dir` as an earlier gateway left it (see
+/// [`Gateway::halt`]): a restart.
+pub async fn gateway_on(
+    data_dir: PathBuf,
+    adjust: impl FnOnce(&mut keel_gateway::config::Config),
+) -> Gateway {
+    let upstream = FakeUpstream::start().await;
     let overrides = Overrides {
         port: Some(0),
         data_dir: Some(data_dir.clone()),
@@ -132,9 +141,8 @@ impl Gateway {
     /// Stops the gateway (draining everything) and returns all its records,
     /// newest first.
     pub async fn stop(self) -> (Vec<Invocation>, FakeUpstream) {
-        self.running.shutdown();
-        self.running.wait().await.unwrap();
-        let store = keel_store::open(None, &self.data_dir, Durability::Batched)
+        let (data_dir, upstream) = self.halt().await;
+        let store = keel_store::open(None, &data_dir, Durability::Batched)
             .await
             .unwrap();
         let mut records = store
@@ -148,8 +156,16 @@ impl Gateway {
             *r = store.get(&r.id.to_string()).await.unwrap().unwrap();
         }
         store.close().await;
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-        (records, self.upstream)
+        let _ = std::fs::remove_dir_all(&data_dir);
+        (records, upstream)
+    }
+
+    /// Stops the gateway (draining everything) and keeps its data dir, for
+    /// [`gateway_on`] to start on it again.
+    pub async fn halt(self) -> (PathBuf, FakeUpstream) {
+        self.running.shutdown();
+        self.running.wait().await.unwrap();
+        (self.data_dir, self.upstream)
     }
 }
 

@@ -17,6 +17,7 @@ mod claude;
 mod errors;
 mod gemini;
 mod governance;
+mod governance_upkeep;
 mod messages;
 mod streams;
 mod surface;

@@ -290,3 +290,51 @@ fn thresholds_are_announced_once_per_period() {
         "a new period announces again"
     );
 }
+
+#[test]
+fn a_budget_that_refuses_a_call_announces_100_percent_once() {
+    let ledger = Ledger::new(Clock::manual(NOW), vec![50, 80, 100]);
+    let p = principal(budget(1.0, Period::Daily));
+    let crossed = ledger.reserve(&ask(&p, 0.7, 0, None)).unwrap().settle(
+        Estimate {
+            usd: 0.7,
+            tokens: 0,
+        },
+        NOW,
+    );
+    assert_eq!(
+        crossed.iter().map(|c| c.threshold).collect::<Vec<_>>(),
+        vec![50]
+    );
+    // 0.3 is left, but this call's worst case is 0.5: refused, and the
+    // budget counts as exhausted.
+    let refusal = ledger.reserve(&ask(&p, 0.5, 0, None)).unwrap_err();
+    assert!(
+        refusal.message.contains("too little left"),
+        "{}",
+        refusal.message
+    );
+    assert!(refusal.message.contains("$0.50"), "{}", refusal.message);
+    assert_eq!(
+        refusal
+            .crossed
+            .iter()
+            .map(|c| c.threshold)
+            .collect::<Vec<_>>(),
+        vec![80, 100]
+    );
+    assert!(ledger
+        .reserve(&ask(&p, 0.5, 0, None))
+        .unwrap_err()
+        .crossed
+        .is_empty());
+}
+
+#[test]
+fn small_amounts_of_money_read_exactly() {
+    assert_eq!(format_usd(100.0), "$100.00");
+    assert_eq!(format_usd(0.0008), "$0.0008");
+    assert_eq!(format_usd(0.25), "$0.25");
+    assert_eq!(format_usd(0.000125), "$0.000125");
+    assert_eq!(format_usd(0.0), "$0.00");
+}
