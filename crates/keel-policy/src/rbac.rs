@@ -94,3 +94,106 @@ impl Actor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use keel_store::governance::{Limits, TeamRole, User};
+
+    use super::*;
+
+    fn user(id: &str, role: Option<TeamRole>) -> Actor {
+        Actor::User(User {
+            id: id.into(),
+            email: format!("{id}@x.io"),
+            name: None,
+            admin: false,
+            memberships: role
+                .map(|r| ("t1".to_owned(), r))
+                .into_iter()
+                .collect::<BTreeMap<_, _>>(),
+            limits: Limits::default(),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        })
+    }
+
+    /// Every role against every kind of admin action: R = may read, W = may
+    /// read and write, - = neither.
+    #[test]
+    fn every_role_against_every_action() {
+        let t1 = ["t1".to_owned()];
+        let t2 = ["t2".to_owned()];
+        let targets: [(&str, Target<'_>); 9] = [
+            (
+                "global (teams, admins, audit, model budgets)",
+                Target::Global,
+            ),
+            ("own team", Target::Team("t1")),
+            ("other team", Target::Team("t2")),
+            (
+                "own key in team",
+                Target::Key {
+                    team: Some("t1"),
+                    user: Some("me"),
+                },
+            ),
+            (
+                "teammate's key",
+                Target::Key {
+                    team: Some("t1"),
+                    user: Some("mate"),
+                },
+            ),
+            (
+                "team service key",
+                Target::Key {
+                    team: Some("t1"),
+                    user: None,
+                },
+            ),
+            (
+                "other team's key",
+                Target::Key {
+                    team: Some("t2"),
+                    user: Some("x"),
+                },
+            ),
+            (
+                "user in own team",
+                Target::User {
+                    id: "mate",
+                    teams: &t1,
+                },
+            ),
+            (
+                "user in other team",
+                Target::User {
+                    id: "x",
+                    teams: &t2,
+                },
+            ),
+        ];
+        let actors = [
+            ("admin", Actor::Admin, "WWWWWWWWW"),
+            ("team admin", user("me", Some(TeamRole::Admin)), "-W-WWW-W-"),
+            ("member", user("me", Some(TeamRole::Member)), "-R-WRR-R-"),
+            ("viewer", user("me", Some(TeamRole::Viewer)), "-R-RRR-R-"),
+            ("no team", user("me", None), "---R-----"),
+        ];
+        for (who, actor, expected) in &actors {
+            for ((what, target), want) in targets.iter().zip(expected.chars()) {
+                let got = match (
+                    actor.may(Access::Read, *target),
+                    actor.may(Access::Write, *target),
+                ) {
+                    (_, true) => 'W',
+                    (true, false) => 'R',
+                    (false, false) => '-',
+                };
+                assert_eq!(got, want, "{who} on {what}");
+            }
+        }
+    }
+}

@@ -1,4 +1,7 @@
-//! `keel logs`: list, filter and show invocation records.
+//! `keel logs`: list, filter and show invocation records. It asks the
+//! running Keel (`GET /admin/v1/invocations`, as any admin command); when
+//! nothing answers at `--url`, or no key is set, it reads the store in the
+//! data directory (or `--database-url`) itself.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -6,6 +9,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use keel_store::timefmt::{format_ms, now_ms, parse_time};
 use keel_store::{Attempt, Durability, Invocation, LogFilter};
+
+use super::admin::client::{segment, CallError, Client};
 
 /// Flags of `keel logs`.
 #[derive(Args)]
@@ -18,6 +23,17 @@ pub struct LogsArgs {
     /// sqlite://PATH or postgres://… (default: SQLite in the data dir).
     #[arg(long, env = "KEEL_DATABASE_URL", global = true)]
     database_url: Option<String>,
+    /// Keel's address (the store is read directly when nothing answers).
+    #[arg(
+        long,
+        env = "KEEL_URL",
+        default_value = "http://127.0.0.1:4000",
+        global = true
+    )]
+    url: String,
+    /// An admin key; falls back to KEEL_MASTER_KEY.
+    #[arg(long, env = "KEEL_API_KEY", global = true, hide_env_values = true)]
+    api_key: Option<String>,
     /// Only this model (requested or resolved name).
     #[arg(long)]
     model: Option<String>,
@@ -56,42 +72,115 @@ enum ShowCommand {
 /// Runs `keel logs`.
 pub fn run(args: LogsArgs) -> Result<(), String> {
     super::runtime()?.block_on(async move {
-        let data_dir = args
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("keel-data"));
-        let store = keel_store::open(args.database_url.as_deref(), &data_dir, Durability::Batched)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut out = std::io::stdout().lock();
-        let result = match &args.show {
-            Some(ShowCommand::Show { id }) => {
-                match store.get(id).await.map_err(|e| e.to_string())? {
-                    Some(r) if args.json => {
-                        writeln!(out, "{}", r.to_json(true)).map_err(|e| e.to_string())
-                    }
-                    Some(r) => write_detail(&mut out, &r),
-                    None => Err(format!(
-                        "no record with id '{id}' (or the prefix is not unique)"
-                    )),
-                }
+        if let Ok(client) = Client::to(&args.url, args.api_key.clone()) {
+            match from_api(&client, &args).await {
+                Ok(()) => return Ok(()),
+                Err(CallError::Unreachable(_)) => {}
+                Err(CallError::Failed(message)) => return Err(message),
             }
-            None => {
-                let filter = filter(&args)?;
-                let records = store.list(&filter).await.map_err(|e| e.to_string())?;
-                if args.json {
-                    records
-                        .iter()
-                        .try_for_each(|r| writeln!(out, "{}", r.to_json(false)))
-                        .map_err(|e| e.to_string())
-                } else {
-                    write_table(&mut out, &records)
-                }
-            }
-        };
-        store.close().await;
-        result
+        }
+        from_store(&args).await
     })
+}
+
+/// The records as the running Keel serves them.
+async fn from_api(client: &Client, args: &LogsArgs) -> Result<(), CallError> {
+    let io = |e: String| CallError::Failed(e);
+    let mut out = std::io::stdout().lock();
+    match &args.show {
+        Some(ShowCommand::Show { id }) => {
+            let record = client
+                .try_get(&format!("/invocations/{}", segment(id)), &[])
+                .await?;
+            if args.json {
+                return writeln!(out, "{record}").map_err(|e| io(e.to_string()));
+            }
+            write_detail_value(&mut out, record).map_err(io)
+        }
+        None => {
+            let mut query = vec![("limit", args.limit.to_string())];
+            let named = [
+                ("model", &args.model),
+                ("status", &args.status),
+                ("key", &args.key),
+                ("trace", &args.trace),
+                ("since", &args.since),
+                ("until", &args.until),
+            ];
+            for (name, value) in named {
+                if let Some(v) = value {
+                    query.push((name, v.clone()));
+                }
+            }
+            let answer = client.try_get("/invocations", &query).await?;
+            let rows = answer["data"].as_array().cloned().unwrap_or_default();
+            if args.json {
+                return rows
+                    .iter()
+                    .try_for_each(|r| writeln!(out, "{r}"))
+                    .map_err(|e| io(e.to_string()));
+            }
+            let records: Vec<Invocation> = rows.iter().map(record_of).collect();
+            write_table(&mut out, &records).map_err(io)
+        }
+    }
+}
+
+/// The fields of a listed record the table shows, from its JSON.
+fn record_of(v: &serde_json::Value) -> Invocation {
+    let created = v["created_at"]
+        .as_str()
+        .and_then(|t| parse_time(t, 0).ok())
+        .unwrap_or(0);
+    let id = v["id"]
+        .as_str()
+        .and_then(|i| uuid::Uuid::parse_str(i).ok())
+        .unwrap_or_default();
+    let mut r = Invocation::new(id, created, v["endpoint"].as_str().unwrap_or(""));
+    r.status = v["status"].as_u64().unwrap_or(0) as u16;
+    r.requested_model = v["requested_model"].as_str().map(str::to_owned);
+    r.input_tokens = v["input_tokens"].as_i64().unwrap_or(0);
+    r.output_tokens = v["output_tokens"].as_i64().unwrap_or(0);
+    r.token_source = v["token_source"].as_str().unwrap_or("none").to_owned();
+    r.cost_usd = v["cost_usd"].as_f64();
+    r.latency_ms = v["latency_ms"].as_f64().unwrap_or(0.0);
+    r.error_class = v["error_class"].as_str().map(str::to_owned);
+    r
+}
+
+/// The records read from the store directly (Keel is not running).
+async fn from_store(args: &LogsArgs) -> Result<(), String> {
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("keel-data"));
+    let store = keel_store::open(args.database_url.as_deref(), &data_dir, Durability::Batched)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    let result = match &args.show {
+        Some(ShowCommand::Show { id }) => match store.get(id).await.map_err(|e| e.to_string())? {
+            Some(r) if args.json => writeln!(out, "{}", r.to_json(true)).map_err(|e| e.to_string()),
+            Some(r) => write_detail(&mut out, &r),
+            None => Err(format!(
+                "no record with id '{id}' (or the prefix is not unique)"
+            )),
+        },
+        None => {
+            let filter = filter(args)?;
+            let records = store.list(&filter).await.map_err(|e| e.to_string())?;
+            if args.json {
+                records
+                    .iter()
+                    .try_for_each(|r| writeln!(out, "{}", r.to_json(false)))
+                    .map_err(|e| e.to_string())
+            } else {
+                write_table(&mut out, &records)
+            }
+        }
+    };
+    store.close().await;
+    result
 }
 
 fn filter(args: &LogsArgs) -> Result<LogFilter, String> {
@@ -157,15 +246,22 @@ fn write_table(out: &mut impl Write, records: &[Invocation]) -> Result<(), Strin
 }
 
 fn write_detail(out: &mut impl Write, r: &Invocation) -> Result<(), String> {
-    let mut value: serde_json::Value =
+    let value: serde_json::Value =
         serde_json::from_str(&r.to_json(true)).map_err(|e| e.to_string())?;
-    // The attempts get a line each below rather than a JSON array.
-    if let Some(fields) = value.as_object_mut() {
-        fields.remove("attempt_list");
-    }
+    write_detail_value(out, value)
+}
+
+/// A record's JSON, pretty, with its attempts a line each below rather
+/// than a JSON array.
+fn write_detail_value(out: &mut impl Write, mut value: serde_json::Value) -> Result<(), String> {
+    let attempts: Vec<Attempt> = value
+        .as_object_mut()
+        .and_then(|fields| fields.remove("attempt_list"))
+        .and_then(|list| serde_json::from_value(list).ok())
+        .unwrap_or_default();
     let pretty = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
     writeln!(out, "{pretty}").map_err(|e| e.to_string())?;
-    write_attempts(out, &r.attempt_list)
+    write_attempts(out, &attempts)
 }
 
 /// Lists a call's attempts, one per line, when they tell more than the record

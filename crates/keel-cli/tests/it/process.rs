@@ -165,11 +165,20 @@ impl Caller {
 
 /// Runs `keel logs …` against `dir`'s data and returns its stdout lines.
 pub fn logs(dir: &Path, args: &[&str]) -> Vec<String> {
+    logs_at("http://127.0.0.1:9", &dir.join("data"), args)
+}
+
+/// Runs `keel logs …` asking Keel at `url` (with the master key), with
+/// `data_dir` as the store to read when nothing answers there.
+pub fn logs_at(url: &str, data_dir: &Path, args: &[&str]) -> Vec<String> {
     let out = Command::new(KEEL)
         .arg("logs")
         .args(args)
         .arg("--data-dir")
-        .arg(dir.join("data"))
+        .arg(data_dir)
+        .args(["--url", url])
+        .env("KEEL_MASTER_KEY", KEY)
+        .env_remove("KEEL_API_KEY")
         .output()
         .unwrap();
     assert!(

@@ -195,3 +195,58 @@ async fn keel_logs_lists_filters_and_shows() {
     assert_eq!(table.len(), 4);
     assert!(table.iter().any(|l| l.contains("upstream_status")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keel_logs_asks_the_running_keel_and_reads_the_store_once_it_is_gone() {
+    let upstream = FakeUpstream::start().await;
+    let dir = temp_dir("logs-api");
+    let config = write_config(&dir, &upstream.base_url(), "");
+    let keel = Keel::start(&dir, &config);
+    let ok = keel.call("fake-chat", false).await.unwrap();
+    assert!(keel.call("fault-500", false).await.is_none());
+    // An empty directory: anything listed now came through the API.
+    let elsewhere = dir.join("elsewhere");
+    let json = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        logs_at(&keel.url, &elsewhere, &all)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let mut listed = Vec::new();
+    for _ in 0..500 {
+        listed = json(&[]);
+        if listed.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(json(&["--status", "500"]).len(), 1);
+    assert_eq!(json(&["--model", "fake-chat"])[0]["id"], ok.as_str());
+    let shown: serde_json::Value =
+        serde_json::from_str(&logs_at(&keel.url, &elsewhere, &["show", &ok, "--json"])[0]).unwrap();
+    assert_eq!(shown["request_body"]["model"], "fake-chat");
+    let failed_id = json(&["--status", "error"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = logs_at(&keel.url, &elsewhere, &["show", &failed_id]);
+    let at = failed.iter().position(|l| l == "attempts:").unwrap();
+    assert!(failed[at + 1].contains("status=500"), "{failed:?}");
+    let table = logs_at(&keel.url, &elsewhere, &[]);
+    assert!(table[0].starts_with("TIME"));
+    assert_eq!(table.len(), 3);
+    assert!(table.iter().any(|l| l.contains(&ok)));
+
+    let url = keel.url.clone();
+    keel.terminate();
+    let (code, _) = tokio::task::spawn_blocking(move || keel.wait())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    // Nothing answers at the URL now: the store in the data dir is read.
+    let stored = logs_at(&url, &dir.join("data"), &["--json"]);
+    assert_eq!(stored.len(), 2);
+}

@@ -34,22 +34,30 @@ impl Client {
     /// A client for `conn`; the key comes from `--api-key`,
     /// `KEEL_API_KEY` or `KEEL_MASTER_KEY`.
     pub fn new(conn: &Connection) -> Result<Client, String> {
-        let key = conn
-            .api_key
-            .clone()
+        Client::to(&conn.url, conn.api_key.clone())
+    }
+
+    /// A client for Keel at `url` with `key` (else `KEEL_MASTER_KEY`).
+    pub fn to(url: &str, key: Option<String>) -> Result<Client, String> {
+        let key = key
             .or_else(|| std::env::var("KEEL_MASTER_KEY").ok())
             .filter(|k| !k.is_empty())
             .ok_or("no key: pass --api-key or set KEEL_API_KEY (or KEEL_MASTER_KEY)")?;
         Ok(Client {
             http: reqwest::Client::new(),
-            base: format!("{}/admin/v1", conn.url.trim_end_matches('/')),
+            base: format!("{}/admin/v1", url.trim_end_matches('/')),
             key,
         })
     }
 
     /// `GET path?query`.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
-        self.send(self.http.get(self.url(path)).query(query)).await
+        self.try_get(path, query).await.map_err(|e| e.to_string())
+    }
+
+    /// `GET path?query`, telling an unreachable server from an error answer.
+    pub async fn try_get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, CallError> {
+        self.call(self.http.get(self.url(path)).query(query)).await
     }
 
     /// `POST path` with a JSON body.
@@ -75,17 +83,27 @@ impl Client {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, String> {
+        self.call(request).await.map_err(|e| e.to_string())
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, CallError> {
         let response = request
             .bearer_auth(&self.key)
             .header("content-type", "application/json")
             .send()
             .await
-            .map_err(|e| format!("cannot reach Keel at {}: {e}", self.base))?;
+            .map_err(|e| {
+                let message = format!("cannot reach Keel at {}: {e}", self.base);
+                match e.is_connect() {
+                    true => CallError::Unreachable(message),
+                    false => CallError::Failed(message),
+                }
+            })?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| format!("reading the answer: {e}"))?;
+            .map_err(|e| CallError::Failed(format!("reading the answer: {e}")))?;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if status.is_success() {
             return Ok(body);
@@ -94,7 +112,27 @@ impl Client {
             .as_str()
             .map(str::to_owned)
             .unwrap_or_else(|| body.to_string());
-        Err(format!("{message} (HTTP {})", status.as_u16()))
+        Err(CallError::Failed(format!(
+            "{message} (HTTP {})",
+            status.as_u16()
+        )))
+    }
+}
+
+/// Why an admin call failed.
+#[derive(Debug)]
+pub enum CallError {
+    /// Nothing answers at the URL (Keel is not running there).
+    Unreachable(String),
+    /// Keel answered with an error, or the exchange broke.
+    Failed(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unreachable(m) | CallError::Failed(m) => f.write_str(m),
+        }
     }
 }
 
