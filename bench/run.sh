@@ -12,9 +12,17 @@
 #                                (writes bench/results/null-proxy.json)
 #   bench/run.sh --soak [MIN]    after the phases, soak Keel for MIN minutes
 #                                (default 10) at 400 unary + 40 streamed calls/s
+#   bench/run.sh --governance    after the phases, what keys with limits cost:
+#                                a second Keel with its counters in Redis, a
+#                                governed key on each, keel-bench --governance
+#                                (writes bench/results/governance.json)
+#   bench/run.sh --governance-only  that comparison alone (no proxy, no phases)
 #
 # Environment: KEEL_BIN=/path/to/keel uses that Keel binary instead of
-# building keel-cli here; CHUNK_DELAY_US, SLOW_CHUNK_DELAY_US pace the streams.
+# building keel-cli here; CHUNK_DELAY_US, SLOW_CHUNK_DELAY_US pace the streams;
+# KEEL_BENCH_REDIS_URL (redis://HOST:PORT, default redis://127.0.0.1:6379) is
+# the Redis for --governance; when nothing answers there, a redis-server of
+# our own is started on a free port.
 # Other arguments go to keel-bench (see `keel-bench --help`).
 set -euo pipefail
 
@@ -27,11 +35,15 @@ SLOW_CHUNK_DELAY_US=${SLOW_CHUNK_DELAY_US:-20000} # pacing of phase 5 streams
 direct_only=false
 baseline_proxy=false
 soak_minutes=0
+governance=false
+governance_only=false
 pass=()
 while (($#)); do
   case $1 in
     --direct-only) direct_only=true; pass+=("$1") ;;
     --baseline-proxy) baseline_proxy=true ;;
+    --governance) governance=true ;;
+    --governance-only) governance=true; governance_only=true ;;
     --soak)
       soak_minutes=10
       if [[ ${2:-} =~ ^[0-9]+([.][0-9]+)?$ ]]; then soak_minutes=$2; shift; fi ;;
@@ -43,6 +55,11 @@ with_proxy=true
 with_keel=true
 if $direct_only; then with_proxy=false; with_keel=false; fi
 if $baseline_proxy; then with_keel=false; fi
+if $governance && ! $with_keel; then
+  printf '[run.sh] --governance needs Keel (not with --direct-only or --baseline-proxy)\n' >&2; exit 2
+fi
+# The comparison has no proxy side.
+if $governance_only; then with_proxy=false; fi
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }
 
@@ -58,9 +75,12 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 WORK=$(mktemp -d)
 pids=()
+redis_cleanup=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Counters left in a shared Redis under this run's prefix.
+  if ((${#redis_cleanup[@]})); then "${redis_cleanup[@]}" || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -85,6 +105,59 @@ free_port() {
     fi
   done
   return 1
+}
+
+# Whether Redis answers PING on $1:$2, and its pid from INFO server (plain
+# bash, no redis-cli needed): prints the pid, or nothing if it is not ours to
+# see (another pid namespace); fails when Redis does not answer.
+redis_pid() {
+  local host=$1 port=$2 line pid=
+  exec 4<>"/dev/tcp/$host/$port" 2>/dev/null || return 1
+  printf 'PING\r\n' >&4
+  read -r -t 2 line <&4 || { exec 4<&- 4>&-; return 1; }
+  [[ $line == +PONG* ]] || { exec 4<&- 4>&-; return 1; }
+  printf 'INFO server\r\n' >&4
+  while read -r -t 2 line <&4; do
+    case $line in process_id:*) pid=${line#process_id:}; pid=${pid%$'\r'}; break ;; esac
+  done
+  exec 4<&- 4>&-
+  if [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == redis* ]]; then echo "$pid"; fi
+}
+
+# Starts `keel serve` with config $1, data dir $2, port $3, logs $WORK/$4.{out,err};
+# sets started_pid once it is ready.
+start_keel() {
+  local config=$1 data=$2 port=$3 name=$4 pid ready=false
+  mkdir -p "$data"
+  log "starting $name ($KEEL_BIN) on port $port"
+  KEEL_MASTER_KEY=bench-key FAKE_KEY=fake-upstream-key \
+    "$KEEL_BIN" serve --config "$config" --data-dir "$data" --port "$port" \
+    >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 300); do
+    if ! kill -0 "$pid" 2>/dev/null; then break; fi
+    if [[ $(http_status "$port" /health/ready 2>/dev/null) == 200 ]]; then ready=true; break; fi
+    sleep 0.1
+  done
+  if ! $ready; then
+    log "$name did not become ready; its stderr:"; tail -n 40 "$WORK/$name.err" >&2; exit 1
+  fi
+  log "$name ready (pid $pid)"
+  started_pid=$pid
+}
+
+# A key with an RPM, a TPM and a monthly USD budget on the Keel at port $1,
+# limits far above what the run sends: every call does the checks, none is
+# refused. Prints the secret.
+governed_key() {
+  local json key
+  json=$(KEEL_URL="http://127.0.0.1:$1" KEEL_API_KEY=bench-key "$KEEL_BIN" keys create \
+    --name bench-gov --rpm 100000000 --tpm 100000000000 \
+    --budget-usd 1000000 --budget-period monthly --json) || return 1
+  key=$(sed -n 's/^ *"key": *"\(sk-keel-[^"]*\)".*/\1/p' <<<"$json")
+  [[ -n $key ]] || { log "no key in: $json"; return 1; }
+  echo "$key"
 }
 
 # The status code of GET $2 on 127.0.0.1:$1 (plain bash, no curl needed).
@@ -121,7 +194,6 @@ if $with_proxy; then
 fi
 if $with_keel; then
   KEEL_PORT=$(free_port)
-  mkdir -p "$WORK/data"
   cat >"$WORK/keel.toml" <<EOF
 [[providers]]
 name = "fake"
@@ -131,22 +203,13 @@ models = ["bench-model", "bench-slow-stream"]
 EOF
   # Extra keel.toml lines for an experiment, e.g. KEEL_BENCH_CONFIG=$'[store]\nflush_interval_ms = 10'
   if [[ -n ${KEEL_BENCH_CONFIG:-} ]]; then printf '%s\n' "$KEEL_BENCH_CONFIG" >>"$WORK/keel.toml"; fi
-  log "starting keel ($KEEL_BIN) on port $KEEL_PORT"
-  KEEL_MASTER_KEY=bench-key FAKE_KEY=fake-upstream-key \
-    "$KEEL_BIN" serve --config "$WORK/keel.toml" --data-dir "$WORK/data" --port "$KEEL_PORT" \
-    >"$WORK/keel.out" 2>"$WORK/keel.err" &
-  KEEL_PID=$!
-  pids+=("$KEEL_PID")
-  ready=false
-  for _ in $(seq 300); do
-    if ! kill -0 "$KEEL_PID" 2>/dev/null; then break; fi
-    if [[ $(http_status "$KEEL_PORT" /health/ready 2>/dev/null) == 200 ]]; then ready=true; break; fi
-    sleep 0.1
-  done
-  if ! $ready; then
-    log "keel did not become ready; its stderr:"; tail -n 40 "$WORK/keel.err" >&2; exit 1
+  if $governance; then
+    # bench-model has no price in Keel's catalog, so a USD budget would
+    # reserve $0 and skip the arithmetic real models pay for.
+    printf '\n[prices."bench-model"]\ninput = 0.15\noutput = 0.6\n' >>"$WORK/keel.toml"
   fi
-  log "keel ready (pid $KEEL_PID)"
+  start_keel "$WORK/keel.toml" "$WORK/data" "$KEEL_PORT" keel
+  KEEL_PID=$started_pid
   bench_args+=(--keel "http://127.0.0.1:$KEEL_PORT/v1" --keel-key bench-key --keel-pid "$KEEL_PID")
 fi
 if [[ $soak_minutes != 0 ]]; then
@@ -154,22 +217,78 @@ if [[ $soak_minutes != 0 ]]; then
 fi
 
 status=0
-"$BIN/keel-bench" "${bench_args[@]}" "${pass[@]}" || status=$?
+if ! $governance_only; then
+  "$BIN/keel-bench" "${bench_args[@]}" "${pass[@]}" || status=$?
 
-# Records in Keel's store (SQLite) at the end, when sqlite3 is at hand.
-if $with_keel && [[ -f $WORK/data/keel.db ]] && command -v sqlite3 >/dev/null; then
-  records=$(sqlite3 -cmd '.timeout 5000' "$WORK/data/keel.db" 'SELECT count(*) FROM invocations' 2>&1) ||
-    records="unknown ($records)"
-  echo
-  echo "Records in Keel's store at the end (sqlite3 keel.db): $records"
+  # Records in Keel's store (SQLite) at the end, when sqlite3 is at hand.
+  if $with_keel && [[ -f $WORK/data/keel.db ]] && command -v sqlite3 >/dev/null; then
+    records=$(sqlite3 -cmd '.timeout 5000' "$WORK/data/keel.db" 'SELECT count(*) FROM invocations' 2>&1) ||
+      records="unknown ($records)"
+    echo
+    echo "Records in Keel's store at the end (sqlite3 keel.db): $records"
+  fi
+
+  # The translations alone, in-process: stable where end-to-end differences of
+  # a few microseconds are lost in scheduling noise.
+  if $with_keel; then
+    echo
+    echo "## Translation cost (in-process)"
+    echo
+    "$BIN/keel-translate-bench"
+  fi
 fi
 
-# The translations alone, in-process: stable where end-to-end differences of
-# a few microseconds are lost in scheduling noise.
-if $with_keel; then
+# What keys with limits cost: a governed key on the Keel above (counters in
+# memory) and on a second Keel with the same config plus counters in Redis.
+if $governance; then
+  REDIS_URL=${KEEL_BENCH_REDIS_URL:-redis://127.0.0.1:6379}
+  if [[ ! $REDIS_URL =~ ^redis://([^:/@]+):([0-9]+)/?$ ]]; then
+    log "KEEL_BENCH_REDIS_URL must be redis://HOST:PORT (no password, no database): $REDIS_URL"; exit 1
+  fi
+  REDIS_HOST=${BASH_REMATCH[1]}
+  REDIS_PORT=${BASH_REMATCH[2]}
+  if REDIS_PID=$(redis_pid "$REDIS_HOST" "$REDIS_PORT"); then
+    log "redis at $REDIS_URL (pid ${REDIS_PID:-unknown})"
+    # Shared with others: a prefix of this run's own, removed at the end.
+    REDIS_PREFIX="keel-bench-$$-$(date +%s)"
+    if command -v redis-cli >/dev/null; then
+      redis_cleanup=(bash -c 'redis-cli -h "$1" -p "$2" --scan --pattern "$3:*" |
+        xargs -r redis-cli -h "$1" -p "$2" DEL >/dev/null' _ "$REDIS_HOST" "$REDIS_PORT" "$REDIS_PREFIX")
+    else
+      log "no redis-cli to remove the keys under $REDIS_PREFIX: from that Redis afterwards"
+    fi
+  elif command -v redis-server >/dev/null; then
+    REDIS_HOST=127.0.0.1
+    REDIS_PORT=$(free_port)
+    REDIS_PREFIX=keel-bench
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+      >"$WORK/redis.out" 2>&1 &
+    pids+=("$!")
+    for _ in $(seq 50); do
+      REDIS_PID=$(redis_pid "$REDIS_HOST" "$REDIS_PORT") && break
+      sleep 0.1
+    done
+    [[ -n ${REDIS_PID:-} ]] || { log "redis-server did not start:"; cat "$WORK/redis.out" >&2; exit 1; }
+    log "nothing at $REDIS_URL; started redis-server on port $REDIS_PORT (pid $REDIS_PID)"
+  else
+    log "no Redis at $REDIS_URL and no redis-server to start"; exit 1
+  fi
+  REDIS_KEEL_PORT=$(free_port)
+  { cat "$WORK/keel.toml"
+    printf '\n[counters]\nredis_url = "redis://%s:%s"\nkey_prefix = "%s"\n' \
+      "$REDIS_HOST" "$REDIS_PORT" "$REDIS_PREFIX"
+  } >"$WORK/keel-redis.toml"
+  start_keel "$WORK/keel-redis.toml" "$WORK/data-redis" "$REDIS_KEEL_PORT" keel-redis
+  REDIS_KEEL_PID=$started_pid
+  GOVERNED_KEY=$(governed_key "$KEEL_PORT") || { log "could not create a governed key"; exit 1; }
+  REDIS_GOVERNED_KEY=$(governed_key "$REDIS_KEEL_PORT") ||
+    { log "could not create a governed key on keel-redis"; exit 1; }
+  gov_args=(--governance --governed-key "$GOVERNED_KEY"
+    --keel-redis "http://127.0.0.1:$REDIS_KEEL_PORT/v1" --keel-redis-key "$REDIS_GOVERNED_KEY"
+    --keel-redis-pid "$REDIS_KEEL_PID" --redis "$REDIS_HOST:$REDIS_PORT")
+  if [[ -n ${REDIS_PID:-} ]]; then gov_args+=(--redis-pid "$REDIS_PID"); fi
   echo
-  echo "## Translation cost (in-process)"
-  echo
-  "$BIN/keel-translate-bench"
+  "$BIN/keel-bench" "${bench_args[@]}" "${pass[@]}" "${gov_args[@]}" \
+    --out bench/results/governance.json || status=$?
 fi
 exit "$status"

@@ -14,7 +14,8 @@ usage: keel-bench --direct URL [--proxy URL] [--keel URL] [options]
   --upstream-pid PID    the fake upstream's pid, for its CPU time and RSS
   --direct-only         measure the upstream alone, skip proxy and Keel
   --quick               one round, short runs (a smoke test, noisy numbers)
-  --rounds N            rounds per phase, median reported (default 3)
+  --rounds N            rounds per phase, median reported (default 3;
+                        5 with --governance)
   --duration S          seconds per fixed-rate run (default 3)
   --throughput-secs S   seconds per max-throughput round (default 3)
   --streams N           concurrent streams in phase 5 (default 512)
@@ -26,7 +27,18 @@ usage: keel-bench --direct URL [--proxy URL] [--keel URL] [options]
   --soak-secs S         after the phases, soak Keel for S seconds (default 0: off)
   --soak-rates U,S      soak load: unary and streamed calls per second
                         (default 400,40)
-  --out PATH            JSON results (default bench/results/latest.json)";
+  --out PATH            JSON results (default bench/results/latest.json,
+                        with --governance bench/results/governance.json)
+governance mode (instead of the phases; see bench/README.md):
+  --governance          c=1 and max-throughput rounds on direct, Keel with
+                        --keel-key (no limits) and Keel with governed keys
+  --governed-key KEY    a key with limits on --keel (counters in memory)
+  --keel-redis URL      a Keel with its counters in Redis, base URL
+  --keel-redis-key KEY  a key with limits on that Keel
+  --keel-redis-pid PID  that Keel's pid, for its CPU time
+  --redis HOST:PORT     the Redis it uses, for one round trip's latency and
+                        its script calls per request
+  --redis-pid PID       that Redis's pid, for its CPU time";
 
 /// Parsed options (see [`USAGE`]).
 #[derive(Debug, Clone)]
@@ -73,6 +85,17 @@ pub struct Args {
     pub soak_stream_rps: f64,
     /// Where the JSON results go.
     pub out: String,
+    /// Measure the cost of governed keys instead of running the phases.
+    pub governance: bool,
+    /// A key with limits on `keel` (counters in memory).
+    pub governed_key: Option<String>,
+    /// A Keel whose counters are in Redis, with a key with limits on it.
+    pub keel_redis: Option<String>,
+    pub keel_redis_key: Option<String>,
+    pub keel_redis_pid: Option<u32>,
+    /// The Redis behind `keel_redis` (`HOST:PORT`) and its pid.
+    pub redis: Option<String>,
+    pub redis_pid: Option<u32>,
 }
 
 impl Args {
@@ -104,8 +127,15 @@ impl Args {
             soak_unary_rps: 400.0,
             soak_stream_rps: 40.0,
             out: "bench/results/latest.json".to_owned(),
+            governance: false,
+            governed_key: None,
+            keel_redis: None,
+            keel_redis_key: None,
+            keel_redis_pid: None,
+            redis: None,
+            redis_pid: None,
         };
-        let (mut rounds, mut rate_s, mut tput_s) = (None, None, None);
+        let (mut rounds, mut rate_s, mut tput_s, mut out) = (None, None, None, None);
         while let Some(flag) = it.next() {
             let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
             let num = |v: String| {
@@ -137,8 +167,15 @@ impl Args {
                     };
                     (a.soak_unary_rps, a.soak_stream_rps) = (unary.max(0.1), stream.max(0.1));
                 }
-                "--out" => a.out = value()?,
+                "--out" => out = Some(value()?),
                 "--no-idle-poll" => a.idle_poll = false,
+                "--governance" => a.governance = true,
+                "--governed-key" => a.governed_key = Some(value()?),
+                "--keel-redis" => a.keel_redis = Some(value()?),
+                "--keel-redis-key" => a.keel_redis_key = Some(value()?),
+                "--keel-redis-pid" => a.keel_redis_pid = Some(num(value()?)? as u32),
+                "--redis" => a.redis = Some(value()?),
+                "--redis-pid" => a.redis_pid = Some(num(value()?)? as u32),
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other}")),
             }
@@ -146,12 +183,28 @@ impl Args {
         if a.direct.is_empty() {
             return Err("--direct is required".to_owned());
         }
+        if a.governance && (a.keel.is_none() || a.governed_key.is_none()) {
+            return Err("--governance needs --keel and --governed-key".to_owned());
+        }
+        if a.keel_redis.is_some() != a.keel_redis_key.is_some() {
+            return Err("--keel-redis and --keel-redis-key go together".to_owned());
+        }
         if a.quick {
             a.rounds = 1;
             a.rate_duration = Duration::from_secs(1);
             a.throughput_duration = Duration::from_secs(2);
         }
+        if a.governance && !a.quick {
+            // The differences it looks for are a few µs of CPU per request,
+            // about what one round differs from the next.
+            a.rounds = 5;
+        }
         a.rounds = rounds.unwrap_or(a.rounds);
+        if let Some(out) = out {
+            a.out = out;
+        } else if a.governance {
+            a.out = "bench/results/governance.json".to_owned();
+        }
         a.rate_duration = rate_s.map_or(a.rate_duration, Duration::from_secs_f64);
         a.throughput_duration = tput_s.map_or(a.throughput_duration, Duration::from_secs_f64);
         Ok(a)
@@ -187,5 +240,16 @@ mod tests {
         assert_eq!(a.soak, Duration::from_secs(90));
         assert_eq!((a.soak_unary_rps, a.soak_stream_rps), (100.0, 10.0));
         assert!(parse("--direct http://x/v1 --soak-rates 100").is_err());
+    }
+
+    #[test]
+    fn governance() {
+        let a =
+            parse("--direct http://x/v1 --keel http://k/v1 --governance --governed-key g").unwrap();
+        assert!(a.governance);
+        assert_eq!(a.rounds, 5);
+        assert_eq!(a.governed_key.as_deref(), Some("g"));
+        assert!(parse("--direct http://x/v1 --governance").is_err());
+        assert!(parse("--direct http://x/v1 --keel-redis http://r/v1").is_err());
     }
 }

@@ -6,6 +6,7 @@ use crate::phases::rate::RateRun;
 use crate::phases::soak::SoakRun;
 use crate::phases::streams::StreamRun;
 use crate::phases::throughput::ThroughputRun;
+use crate::stats::Percentiles;
 
 /// One measurement per target: the upstream alone (`direct`), the bare
 /// pass-through proxy (`proxy`, when run) and Keel (`keel`, when run), all
@@ -95,5 +96,73 @@ pub struct Results {
     pub background_cpu_percent: Option<f64>,
     /// CPU seconds used by other processes during the run (soak excluded),
     /// and the run's wall time in seconds.
+    pub other_cpu: Option<(f64, f64)>,
+}
+
+/// The ways a call is measured in the governance comparison (`--governance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The upstream called directly.
+    Direct,
+    /// Keel with the master key: no limits, so no counters touched.
+    Plain,
+    /// Keel with a key that has RPM, TPM and USD budget limits, counters in
+    /// memory.
+    Governed,
+    /// The Keel with its counters in Redis, master key: a control for the
+    /// differences between the two Keel processes.
+    RedisPlain,
+    /// The Keel with its counters in Redis, key with limits.
+    RedisGoverned,
+}
+
+impl Variant {
+    /// How the report names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Variant::Direct => "direct",
+            Variant::Plain => "keel, plain key",
+            Variant::Governed => "keel, governed key, memory",
+            Variant::RedisPlain => "keel (Redis counters), plain key",
+            Variant::RedisGoverned => "keel (Redis counters), governed key",
+        }
+    }
+}
+
+/// What one round cost the processes behind it, per request answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cost {
+    /// CPU time of the target's process, in µs, including the work it
+    /// finished after the round (records, settles).
+    pub cpu_us: Option<f64>,
+    /// CPU time of Redis, in µs.
+    pub redis_cpu_us: Option<f64>,
+    /// Scripts Redis ran: each of Keel's counter operations is one.
+    pub redis_scripts: Option<f64>,
+    /// Redis's own time per script it ran, in µs (not per request).
+    pub redis_us_per_script: Option<f64>,
+}
+
+/// One variant's rounds, each with what it cost.
+#[derive(Debug, Clone)]
+pub struct VariantRuns {
+    pub variant: Variant,
+    /// Phase 1 (c=1).
+    pub sequential: Vec<(LatencyRun, Cost)>,
+    /// Phase 3 (64 connections); `cpu_us_per_req` is the cost's `cpu_us`.
+    pub throughput: Vec<(ThroughputRun, Cost)>,
+}
+
+/// The governance comparison (`--governance`).
+#[derive(Debug, Clone, Default)]
+pub struct GovernanceResults {
+    pub variants: Vec<VariantRuns>,
+    /// Round trips of a Redis PING on one connection, one at a time, in ns.
+    pub redis_ping: Option<Percentiles>,
+    /// Whether idle CPUs were kept polling during the run.
+    pub idle_poll: bool,
+    /// CPU use of other processes just before the run, % of all cores.
+    pub background_cpu_percent: Option<f64>,
+    /// CPU seconds used by other processes during the run, and its wall time.
     pub other_cpu: Option<(f64, f64)>,
 }

@@ -60,7 +60,7 @@ fn raw(r: &Results) -> Value {
     })
 }
 
-fn latency_rounds(v: &[LatencyRun]) -> Value {
+pub(super) fn latency_rounds(v: &[LatencyRun]) -> Value {
     json!({"p50_us": v.iter().map(|x| us(x.latency.p50 as f64)).collect::<Vec<_>>(),
            "p99_us": v.iter().map(|x| us(x.latency.p99 as f64)).collect::<Vec<_>>(),
            "errors": v.iter().map(|x| x.errors).sum::<usize>()})
@@ -74,7 +74,7 @@ fn rate_rounds(v: &[RateRun]) -> Value {
            "errors": v.iter().map(|x| x.errors).sum::<usize>()})
 }
 
-fn throughput_rounds(v: &[ThroughputRun]) -> Value {
+pub(super) fn throughput_rounds(v: &[ThroughputRun]) -> Value {
     json!({"rps": v.iter().map(|x| x.rps).collect::<Vec<_>>(),
            "requests": v.iter().map(|x| x.requests).collect::<Vec<_>>(),
            "cpu_us_per_request": v.iter().map(|x| x.cpu_us_per_req).collect::<Vec<_>>(),

@@ -11,7 +11,7 @@ the same rounds; CPU per stream comes from rounds of one kind each (phase 4's ke
 side and a messages-only round).";
 
 /// A number with as many decimals as it deserves; `–` when missing.
-fn cell(v: Option<f64>) -> String {
+pub(super) fn cell(v: Option<f64>) -> String {
     match v {
         Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
         Some(x) => format!("{x:.2}"),
@@ -20,7 +20,7 @@ fn cell(v: Option<f64>) -> String {
 }
 
 /// [`cell`] with a sign, for added values.
-fn signed(v: Option<f64>) -> String {
+pub(super) fn signed(v: Option<f64>) -> String {
     match v {
         Some(x) if x >= 0.0 => format!("+{}", cell(v)),
         _ => cell(v),

@@ -3,12 +3,14 @@
 //! (rows plus per-round raw numbers, to judge noise).
 
 mod goals;
+mod governance;
 mod json;
 mod markdown;
 mod rows;
 mod soak;
 
 pub use goals::{goals, Goal};
+pub use governance::{json as governance_json, markdown as governance_markdown};
 pub use json::doc as json_doc;
 pub use markdown::{goals as goals_markdown, table as markdown};
 pub use rows::rows;

@@ -1,6 +1,7 @@
 //! One run: the targets from the options, a warm-up, the phases with the
 //! targets interleaved, and the optional soak, gathered into [`Results`].
 
+pub mod governance;
 mod phases;
 mod setup;
 

@@ -13,11 +13,11 @@ use crate::results::{FrontDoorRuns, Results, Sides};
 use crate::rounds::{each_round, each_round_of};
 
 /// Sequential requests per c=1 round (bounded by `SEQUENTIAL_MAX_TIME` too).
-const SEQUENTIAL_REQUESTS: usize = 3000;
-const SEQUENTIAL_MAX_TIME: Duration = Duration::from_secs(3);
+pub(super) const SEQUENTIAL_REQUESTS: usize = 3000;
+pub(super) const SEQUENTIAL_MAX_TIME: Duration = Duration::from_secs(3);
 /// Connections for the fixed-rate phase.
 const RATE_CONNECTIONS: usize = 32;
-const THROUGHPUT_CONNECTIONS: usize = 64;
+pub(super) const THROUGHPUT_CONNECTIONS: usize = 64;
 const STREAM_CONCURRENCY: usize = 4;
 const STREAM_ROUND: Duration = Duration::from_secs(2);
 /// Phase 4b's messages-only round, for Keel's CPU per stream.
