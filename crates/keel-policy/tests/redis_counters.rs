@@ -51,6 +51,24 @@ fn ask<'a>(p: &'a Principal, usd: f64, run: Option<&'a str>) -> Ask<'a> {
     }
 }
 
+/// Deletes every key a test wrote under `prefix` in the shared Redis.
+async fn forget(prefix: &str) {
+    let client = redis::Client::open(REDIS).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
 /// Waits (polling) until the budget holds nothing in flight.
 async fn settled(node: &RedisLedger, scope: &str, period: Period) -> (f64, u64, f64, u64) {
     for _ in 0..500 {
@@ -106,6 +124,7 @@ async fn two_nodes_never_spend_past_one_budget() {
         b.reserve(&ask(&p, 0.03, None)).await,
         Ok(Held::Redis(_))
     ));
+    forget(&prefix).await;
 }
 
 #[tokio::test]
@@ -139,6 +158,7 @@ async fn a_released_reservation_spends_nothing_and_rpm_is_shared() {
         "three requests across both nodes: {refused:?}"
     );
     assert!(refused.retry_after_s.unwrap() >= 1);
+    forget(&prefix).await;
 }
 
 #[tokio::test]
@@ -182,6 +202,7 @@ async fn runs_are_shared_and_stored_spend_is_seeded_once() {
     assert!(refused.message.contains("run-1"));
     assert!(a.reserve(&ask(&p, 0.1, Some("run-2"))).await.is_ok());
     drop(r);
+    forget(&prefix).await;
 }
 
 /// A Redis server of the test's own, on a free port, so the test can stop
