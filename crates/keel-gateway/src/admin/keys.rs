@@ -188,16 +188,7 @@ pub async fn update(admin: Admin, Path(key): Path<String>, body: Bytes) -> Admin
     let now = admin.now_ms();
     let mut next = current.clone();
     apply_key_fields(&mut next, &map, now)?;
-    next.updated_at_ms = now;
-    admin
-        .commit(
-            "keys.update",
-            "key",
-            &next.id,
-            Some(to_value(&current)),
-            DirectoryWrite::Key(next.clone()),
-        )
-        .await?;
+    let next = save(&admin, "keys.update", &current, next, now).await?;
     Ok(reply(200, &next))
 }
 
@@ -226,16 +217,7 @@ pub async fn rotate(admin: Admin, Path(key): Path<String>, body: Bytes) -> Admin
     next.previous_valid_until_ms = (grace > 0).then_some(now + grace);
     next.secret_sha256 = fresh.sha256;
     next.prefix = fresh.prefix;
-    next.updated_at_ms = now;
-    admin
-        .commit(
-            "keys.rotate",
-            "key",
-            &next.id,
-            Some(to_value(&current)),
-            DirectoryWrite::Key(next.clone()),
-        )
-        .await?;
+    let next = save(&admin, "keys.rotate", &current, next, now).await?;
     Ok(reply(200, &with_secret(&next, &fresh.secret)))
 }
 
@@ -249,17 +231,30 @@ pub async fn revoke(admin: Admin, Path(key): Path<String>) -> AdminResult {
     next.revoked_at_ms = Some(current.revoked_at_ms.unwrap_or(now));
     next.previous_sha256 = None;
     next.previous_valid_until_ms = None;
+    let next = save(&admin, "keys.revoke", &current, next, now).await?;
+    Ok(reply(200, &next))
+}
+
+/// Stores `next`, the key `current` changed by `action` at `now`, with its
+/// audit entry.
+async fn save(
+    admin: &Admin,
+    action: &str,
+    current: &ApiKey,
+    mut next: ApiKey,
+    now: i64,
+) -> Result<ApiKey, AdminError> {
     next.updated_at_ms = now;
     admin
         .commit(
-            "keys.revoke",
+            action,
             "key",
             &next.id,
-            Some(to_value(&current)),
+            Some(to_value(current)),
             DirectoryWrite::Key(next.clone()),
         )
         .await?;
-    Ok(reply(200, &next))
+    Ok(next)
 }
 
 /// A key by id or name.
